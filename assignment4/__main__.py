@@ -1,0 +1,204 @@
+"""Command line: python -m assignment4 <command> ...  (see --help)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from assignment4.errors import Assignment4Error, ConfigError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def cmd_data(args) -> None:
+    from assignment4 import data
+
+    for name in args.names:
+        s = data.summary(name, args.data_dir)
+        print(f"{name}: {s['path']}")
+        print(f"  train {s['x_train']} labels {s['y_train']}; test {s['x_test']} labels {s['y_test']}")
+        print(f"  train images per class: {s['train_class_counts']}")
+        print(f"  test images per class:  {s['test_class_counts']}")
+    if args.preview:
+        from assignment4 import plots
+
+        path = plots.save_data_preview(args.names, args.preview, args.data_dir)
+        print(f"Preview written to {path}")
+
+
+def cmd_list(args) -> None:
+    from assignment4 import experiments
+
+    rows = [("id", "report", "data", "model", "full", "quick", "smoke")]
+    for e in experiments.EXPERIMENTS.values():
+        rows.append(
+            (e.id, f"Fig {e.figure}, Table {e.table}", e.dataset, e.title,
+             *(str(e.epochs(p)) for p in ("full", "quick", "smoke")))
+        )  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\nEpochs per profile. Profiles: "
+          + "; ".join(f"{p.name}: {p.description}" for p in experiments.PROFILES.values()))
+
+
+def cmd_run(args) -> None:
+    from assignment4 import experiments, training
+
+    ids = experiments.resolve_ids(args.ids)
+    prof = experiments.profile(args.profile).name
+    for exp_id in ids:
+        training.run_experiment(
+            experiments.get(exp_id),
+            profile=prof,
+            runs=args.runs,
+            strategy=args.strategy,
+            epochs=args.epochs,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            restart=args.restart,
+        )
+
+
+def cmd_sample(args) -> None:
+    from assignment4 import experiments, training
+
+    exp = experiments.get(args.id)
+    prof = experiments.profile(args.profile).name
+    out = training.sample_run(exp.id, prof, args.n, args.out, args.runs, seed=args.seed)
+    print(f"Wrote {args.n} {exp.dataset} images (uint8) to {out}")
+
+
+def cmd_evaluate(args) -> None:
+    from assignment4 import evaluation, experiments
+
+    prof = experiments.profile(args.profile).name
+    rows = []
+    for exp_id in experiments.resolve_ids(args.ids):
+        metrics = evaluation.evaluate_run(exp_id, prof, runs=args.runs, n=args.n)
+        rows.append({"id": exp_id, **metrics})
+    print(evaluation.format_metrics_table(rows))
+
+
+def cmd_report(args) -> None:
+    from assignment4 import experiments, report
+
+    prof = experiments.profile(args.profile).name
+    if not args.no_figures:
+        paths = report.build_figures(args.runs, prof, args.figures)
+        print(f"Wrote {len(paths)} figures and tables to {args.figures}")
+    path = report.build_report(args.runs, prof, args.figures, args.report)
+    print(f"Report written to {path}")
+
+
+def cmd_bench(args) -> None:
+    from assignment4 import bench, experiments
+
+    ids = experiments.resolve_ids(args.ids or ["all"])
+    bench.main(ids, json_path=args.json, epochs=args.epochs, jit=args.jit)
+
+
+def cmd_train_classifiers(args) -> None:
+    from assignment4 import classifier
+
+    for name in args.datasets:
+        classifier.train(name, epochs=args.epochs, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m assignment4",
+        description="VAE, GAN and WGAN on MNIST and CIFAR-10: the course report, reproduced.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+
+    def add(name, func, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    def common(sp, runs=True, profile=True):
+        if profile:
+            sp.add_argument("--profile", default=None,
+                            help="full | quick | smoke (default: $ASSIGNMENT4_PROFILE or full)")
+        if runs:
+            sp.add_argument("--runs", default="runs", help="root folder of runs (default: runs)")
+        sp.add_argument("--data-dir", default=None,
+                        help="folder with mnist.npz / cifar10.npz (default: $ASSIGNMENT4_DATA "
+                             "or <repo>/data)")  # fmt: skip
+
+    sp = add("data", cmd_data, "find, check and describe the data sets")
+    sp.add_argument("names", nargs="*", default=["mnist", "cifar10"], choices=["mnist", "cifar10"])
+    sp.add_argument("--preview", metavar="FILE", help="write a PNG grid of sample images")
+    common(sp, runs=False, profile=False)
+
+    add("list", cmd_list, "the nine experiments of the report and their epochs per profile")
+
+    sp = add("run", cmd_run, "train experiments; a killed run resumes when started again")
+    sp.add_argument("ids", nargs="+", help="experiment ids, or 'all'")
+    common(sp)
+    sp.add_argument("--epochs", type=_positive_int, default=None, help="override the profile")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
+    sp.add_argument("--restart", action="store_true", help="discard an existing run and start over")
+
+    sp = add("sample", cmd_sample, "write generated images of a finished run as a uint8 .npy")
+    sp.add_argument("id")
+    common(sp)
+    sp.add_argument("-n", type=_positive_int, default=10000)
+    sp.add_argument("--out", required=True, help="output .npy file")
+    sp.add_argument("--seed", type=int, default=None)
+
+    sp = add("evaluate", cmd_evaluate, "sample-quality metrics of finished runs -> metrics.json")
+    sp.add_argument("ids", nargs="+", help="experiment ids, or 'all'")
+    common(sp)
+    sp.add_argument("-n", type=_positive_int, default=10000, help="generated images to score")
+
+    sp = add("report", cmd_report, "regenerate figures/ and report/report.md from finished runs")
+    common(sp)
+    sp.add_argument("--figures", default="figures")
+    sp.add_argument("--report", default="report")
+    sp.add_argument("--no-figures", action="store_true", help="only rewrite report.md")
+
+    sp = add("bench", cmd_bench, "training throughput (images/s) and fraction of the machine's peak")
+    sp.add_argument("ids", nargs="*", help="experiment ids (default: all)")
+    sp.add_argument("--json", default=None, help="also write the results to this JSON file")
+    sp.add_argument("--epochs", type=float, default=1.0, help="timed epochs per experiment")
+    sp.add_argument("--jit", choices=["registry", "on", "off"], default="registry",
+                    help="XLA setting to measure (default: each experiment's own)")
+
+    sp = add("train-classifiers", cmd_train_classifiers,
+             "retrain the evaluation classifiers (weights go into the package)")
+    sp.add_argument("--datasets", nargs="+", default=["mnist", "cifar10"],
+                    choices=["mnist", "cifar10"])
+    sp.add_argument("--epochs", type=_positive_int, default=None)
+    sp.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except Assignment4Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nInterrupted. Finished epochs are saved; run the same command to resume.",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

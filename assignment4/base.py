@@ -1,0 +1,155 @@
+"""What VAE, GAN and WGAN share: image layout, seeded noise, replica scaling, sampling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class GenerativeModel(keras.Model):
+    """Base class of the three model families.
+
+    Args:
+        data_shape: one image in the data set's own layout, `(28, 28)` or `(32, 32, 3)`.
+        latent_dim: size of z.
+        seed: seeds the training noise (a `keras.random.SeedGenerator`).
+    """
+
+    def __init__(self, data_shape: Sequence[int], latent_dim: int, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.data_shape = tuple(int(d) for d in data_shape)
+        self.image_shape = self.data_shape if len(self.data_shape) == 3 else (*self.data_shape, 1)
+        self.latent_dim = int(latent_dim)
+        self.seed = int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    # --- training helpers ------------------------------------------------------------------
+
+    def latent_noise(self, n):
+        """z ~ N(0, I) for `n` images; every replica draws its own noise."""
+        return self.normal((n, self.latent_dim))
+
+    def normal(self, shape):
+        """Standard normal noise from the model's seed generator, folded with the replica id.
+
+        Under a distribution strategy every replica runs the same step with the same seed
+        state; without the replica id in the seed they would all draw identical noise.
+        """
+        seed = tf.cast(self.seed_generator.next(), tf.int64)
+        replica = tf.distribute.get_replica_context()
+        replica_id = 0 if replica is None else replica.replica_id_in_sync_group
+        seed = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(replica_id, tf.int64)])
+        return tf.random.stateless_normal(shape, seed=seed)
+
+    @staticmethod
+    def replica_scale() -> float:
+        """1 / replicas: per-replica gradients are summed across replicas by the optimizer."""
+        return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def update_trackers(self, values: dict) -> dict:
+        """Feed each tracker its (unscaled) value; return the logs under the trackers' names."""
+        for tracker in self.metrics:
+            if tracker.name in values:
+                tracker.update_state(values[tracker.name])
+        return {m.name: m.result() for m in self.metrics}
+
+    # --- sampling --------------------------------------------------------------------------
+
+    def images_from_latent(self, z, training: bool = False):
+        """Float images in [0, 1], shaped (n, H, W, C). Implemented by each family."""
+        raise NotImplementedError
+
+    def generate(self, z, batch_size: int = 1000) -> np.ndarray:
+        """uint8 images in the data set's layout from the latent points `z` (n, latent_dim)."""
+        z = np.asarray(z, np.float32)
+        out = []
+        for i in range(0, len(z), batch_size):
+            x = self.images_from_latent(tf.constant(z[i : i + batch_size]))
+            out.append(to_uint8(np.asarray(x)))
+        images = np.concatenate(out) if out else np.zeros((0, *self.image_shape), np.uint8)
+        return images.reshape((len(z), *self.data_shape))
+
+    def sample(self, n: int, seed: int | None = None, batch_size: int = 1000) -> np.ndarray:
+        """`n` generated images as uint8 in the data set's layout, z drawn from N(0, I)."""
+        if n < 0:
+            raise ValueError(f"n must be non-negative, got {n}")
+        rng = np.random.default_rng(seed)
+        return self.generate(rng.standard_normal((n, self.latent_dim)), batch_size)
+
+    # --- optimizers: one per network, named, saved with the model ------------------------------
+
+    #: optimizer attribute name -> factory of the report's default for this family
+    optimizer_defaults: dict = {}
+
+    def optimized_variables(self, name: str) -> list:
+        """The variables that the optimizer `name` updates."""
+        raise NotImplementedError
+
+    def compile(self, jit_compile="auto", steps_per_execution: int = 1, **optimizers):
+        """Compile with one optimizer per network (`optimizer` for a VAE; `d_optimizer` /
+        `critic_optimizer` and `g_optimizer` for GANs); omitted ones get the report's default.
+        """
+        unknown = set(optimizers) - set(self.optimizer_defaults)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}.compile() takes the optimizers "
+                f"{', '.join(self.optimizer_defaults)}; got {', '.join(sorted(unknown))}"
+            )
+        chosen = {
+            name: keras.optimizers.get(optimizers.get(name) or default())
+            for name, default in self.optimizer_defaults.items()
+        }
+        # Keras' own `optimizer` slot stays None for GANs, so fit() builds no unused optimizer.
+        super().compile(
+            optimizer=chosen.pop("optimizer", None),
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+        )
+        for name, optimizer in chosen.items():
+            setattr(self, name, optimizer)
+        for name in self.optimizer_defaults:
+            build_optimizer(getattr(self, name), self.optimized_variables(name))
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {
+            "optimizers": {
+                name: keras.optimizers.serialize(getattr(self, name))
+                for name in self.optimizer_defaults
+            },
+            "jit_compile": self.jit_compile,
+            "steps_per_execution": self.steps_per_execution,
+        }
+
+    def compile_from_config(self, config):
+        optimizers = {
+            name: keras.optimizers.deserialize(cfg) for name, cfg in config["optimizers"].items()
+        }
+        self.compile(
+            jit_compile=config.get("jit_compile", "auto"),
+            steps_per_execution=config.get("steps_per_execution", 1),
+            **optimizers,
+        )
+
+    def get_config(self):
+        return {
+            "data_shape": list(self.data_shape),
+            "latent_dim": self.latent_dim,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+
+def to_uint8(images_unit: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8 with rounding."""
+    return np.clip(np.rint(images_unit * 255.0), 0, 255).astype(np.uint8)
+
+
+def build_optimizer(optimizer, variables) -> None:
+    """Create an optimizer's slots now, outside any compiled function."""
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(variables)

@@ -1,0 +1,348 @@
+"""The registry of the report's nine experiments and the three profiles.
+
+This module is the one place that holds hyper-parameters; the CLI, the notebooks and the
+report read them from here.
+
+    from assignment4 import experiments
+    exp = experiments.get("vae_mnist_z128")
+    model = exp.build()
+    train, test = exp.datasets(profile="smoke")
+    experiments.run("vae_mnist_z128", profile="quick")
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import keras
+
+from assignment4 import data as data_lib
+from assignment4.errors import ConfigError
+from assignment4.gan import GAN
+from assignment4.vae import VAE
+from assignment4.wgan import WGAN
+
+FAMILIES = {"vae": VAE, "gan": GAN, "wgan": WGAN}
+PROFILE_ENV = "ASSIGNMENT4_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much of an experiment to run.
+
+    Args:
+        name: 'full', 'quick' or 'smoke'.
+        epochs: default epochs (an experiment may set its own for this profile).
+        train_size / test_size: use only the first N images (None: all).
+        sample_every: write a sample grid every this many epochs (and after the last).
+    """
+
+    name: str
+    epochs: int
+    train_size: int | None
+    test_size: int | None
+    sample_every: int
+    description: str
+
+
+PROFILES = {
+    "full": Profile("full", 200, None, None, 10, "the report's settings: 200 epochs, all data"),
+    "quick": Profile("quick", 10, None, None, 2, "every figure on a 2-core CPU, ~10 min each"),
+    "smoke": Profile("smoke", 2, 640, 256, 1, "tests and notebook checks: seconds each"),
+}
+
+
+def profile(name: str | None = None) -> Profile:
+    """The named profile; `None` means $ASSIGNMENT4_PROFILE, else 'full'."""
+    name = name or os.environ.get(PROFILE_ENV) or "full"
+    if name not in PROFILES:
+        raise ConfigError(f"Unknown profile {name!r}: choose one of {', '.join(PROFILES)}.")
+    return PROFILES[name]
+
+
+def _adam(lr: float, beta_1: float = 0.9) -> dict:
+    return {"class_name": "Adam", "config": {"learning_rate": lr, "beta_1": beta_1}}
+
+
+def _rmsprop(lr: float) -> dict:
+    return {"class_name": "RMSprop", "config": {"learning_rate": lr}}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Every hyper-parameter of one experiment of the report.
+
+    Attributes:
+        id: the experiment's name, e.g. 'vae_mnist_z128'.
+        figure / table: the report's figure and table numbers.
+        dataset: 'mnist' or 'cifar10'.
+        family: 'vae', 'gan' or 'wgan'.
+        title: a short description in the report's words.
+        model: keyword arguments of the model class (network specs, latent size, ...).
+        optimizers: optimizer name -> Keras optimizer config.
+        quick_epochs: epochs under the 'quick' profile (chosen to fit its time budget).
+        jit_compile: XLA for the train step. 'auto' is Keras' choice: on with a GPU, off on a
+            CPU-only machine, where `bench --jit on|off` measured XLA slower for most models;
+            True where XLA measured faster on the CPU too (see README, Speed).
+        steps_per_execution: train steps per call from Python into the compiled function.
+    """
+
+    id: str
+    figure: int
+    table: int
+    dataset: str
+    family: str
+    title: str
+    model: dict
+    optimizers: dict
+    quick_epochs: int
+    batch_size: int = 128
+    jit_compile: bool | str = "auto"
+    steps_per_execution: int = 8
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model["latent_dim"]
+
+    @property
+    def data_spec(self) -> data_lib.DatasetSpec:
+        return data_lib.spec(self.dataset)
+
+    @property
+    def scale(self) -> str:
+        """Pixel range of the model: [0, 1] for VAEs, [-1, 1] for tanh generators."""
+        return "unit" if self.family == "vae" else "symmetric"
+
+    @property
+    def images_per_step(self) -> int:
+        """Real images one `fit` step consumes (a WGAN step holds n_critic critic batches)."""
+        return self.batch_size * self.model.get("n_critic", 1)
+
+    def epochs(self, profile_name: str | None = None) -> int:
+        """Epochs under a profile."""
+        p = profile(profile_name)
+        return self.quick_epochs if p.name == "quick" else p.epochs
+
+    def build(self, strategy=None, seed: int = 0, jit_compile: bool | None = None):
+        """A compiled model, created in `strategy`'s scope when one is given."""
+        scope = strategy.scope() if strategy is not None else _null_scope()
+        with scope:
+            model = FAMILIES[self.family](
+                data_shape=self.data_spec.image_shape, seed=seed, name=self.id, **self.model
+            )
+            model.compile(
+                jit_compile=self.jit_compile if jit_compile is None else jit_compile,
+                steps_per_execution=self.steps_per_execution,
+                **{k: keras.optimizers.deserialize(v) for k, v in self.optimizers.items()},
+            )
+        return model
+
+    def datasets(self, profile: str | None = None, seed: int = 0, data_dir=None):
+        """(train, test) `tf.data` pipelines of scaled images for a profile.
+
+        A WGAN's training batches hold `n_critic * batch_size` images, one slice per critic
+        update (see `WGAN`); test batches are always `batch_size`.
+        """
+        p = globals()["profile"](profile)
+        (x_train, _), (x_test, _) = load_data(self.dataset, data_dir)
+        x_train = _fit_wgan_remainder(
+            x_train[: p.train_size], self.images_per_step, self.model.get("n_critic", 1), self.id
+        )
+        train = data_lib.pipeline(
+            x_train, self.images_per_step, self.scale, shuffle=True, seed=seed
+        )
+        test = data_lib.pipeline(
+            x_test, self.batch_size, self.scale, shuffle=False, limit=p.test_size
+        )
+        return train, test
+
+    def data_sizes(self, profile: str | None = None, data_dir=None) -> tuple[int, int]:
+        """(train images, test images) that `datasets(profile)` uses."""
+        p = globals()["profile"](profile)
+        spec = self.data_spec
+        n_train = min(p.train_size or spec.n_train, spec.n_train)
+        n_critic = self.model.get("n_critic", 1)
+        rest = n_train % self.images_per_step
+        if 0 < rest < n_critic:
+            n_train -= rest
+        return n_train, min(p.test_size or spec.n_test, spec.n_test)
+
+
+class _null_scope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _fit_wgan_remainder(x, step_images: int, n_critic: int, exp_id: str):
+    """Drop the few images that would leave a critic update with an empty batch (and say so)."""
+    rest = len(x) % step_images
+    if 0 < rest < n_critic:
+        warnings.warn(
+            f"{exp_id}: dropping the last {rest} training images; fewer than n_critic={n_critic} "
+            "would leave a critic update without a batch.",
+            stacklevel=3,
+        )
+        return x[: len(x) - rest]
+    return x
+
+
+@functools.lru_cache(maxsize=4)
+def load_data(name: str, data_dir=None):
+    """`data.load`, cached per process (CIFAR-10 is 180 MB)."""
+    return data_lib.load(name, data_dir)
+
+
+# --- the nine experiments of the report ------------------------------------------------------
+
+MNIST = (28, 28, 1)
+_MLP_VAE_MNIST = {
+    "encoder": {"type": "mlp_encoder", "units": [512, 256]},
+    "decoder": {"type": "mlp_decoder", "units": [256, 512]},
+    "reconstruction": "bce",
+}
+_MLP_GENERATOR = {"type": "mlp_generator", "units": [256, 512, 1024]}
+_MLP_DISCRIMINATOR = {"type": "mlp_discriminator", "units": [1024, 512, 256], "dropout": 0.3}
+_DC_CIFAR_GENERATOR = {
+    "type": "conv_generator",
+    "base": [4, 4, 256],
+    "filters": [128, 64],
+    "strides": [2, 2],
+    "out_stride": 2,
+    "kernel_size": 4,
+}
+_DC_CIFAR_DISCRIMINATOR = {"type": "conv_discriminator", "filters": [64, 128, 256], "kernel_size": 4}
+_GAN_OPT = {"d_optimizer": _adam(2e-4, 0.5), "g_optimizer": _adam(2e-4, 0.5)}
+_WGAN_OPT = {"critic_optimizer": _rmsprop(5e-5), "g_optimizer": _rmsprop(5e-5)}
+_WGAN_CLIP = {"n_critic": 5, "clip_value": 0.01}
+
+EXPERIMENTS = {
+    e.id: e
+    for e in [
+        Experiment(
+            "vae_mnist_z128", 1, 1, "mnist", "vae", "MLP VAE, z=128",
+            {"latent_dim": 128, **_MLP_VAE_MNIST}, {"optimizer": _adam(1e-3)}, quick_epochs=50,
+        ),
+        Experiment(
+            "vae_mnist_z2", 2, 1, "mnist", "vae", "MLP VAE, z=2",
+            {"latent_dim": 2, **_MLP_VAE_MNIST}, {"optimizer": _adam(1e-3)}, quick_epochs=50,
+        ),
+        Experiment(
+            "gan_mnist", 3, 2, "mnist", "gan", "MLP GAN",
+            {"latent_dim": 128, "generator": _MLP_GENERATOR, "discriminator": _MLP_DISCRIMINATOR},
+            _GAN_OPT, quick_epochs=15, jit_compile=True,
+        ),
+        Experiment(
+            "wgan_mnist", 4, 2, "mnist", "wgan", "MLP WGAN",
+            {
+                "latent_dim": 128, "generator": _MLP_GENERATOR,
+                "critic": {**_MLP_DISCRIMINATOR, "dropout": 0.3}, **_WGAN_CLIP,
+            },
+            _WGAN_OPT, quick_epochs=40,
+        ),
+        Experiment(
+            "dcwgan_mnist", 5, 2, "mnist", "wgan", "DC-WGAN (sigmoid critic, as in the report)",
+            {
+                "latent_dim": 128,
+                "generator": {
+                    "type": "conv_generator", "base": [7, 7, 256], "filters": [128, 64],
+                    "strides": [1, 2], "out_stride": 2, "kernel_size": 5,
+                },
+                "critic": {"type": "conv_discriminator", "filters": [64, 128], "kernel_size": 5},
+                "critic_sigmoid": True, **_WGAN_CLIP,
+            },
+            _WGAN_OPT, quick_epochs=6,
+        ),
+        Experiment(
+            "convvae_cifar10", 6, 3, "cifar10", "vae", "convolutional VAE, z=512",
+            {
+                "latent_dim": 512,
+                "encoder": {"type": "conv_encoder", "filters": [32, 64, 128], "kernel_size": 4},
+                "decoder": {
+                    "type": "conv_decoder", "base": [4, 4, 128], "filters": [128, 64, 32],
+                    "kernel_size": 4, "out_kernel_size": 3,
+                },
+                "reconstruction": "mse",
+            },
+            {"optimizer": _adam(1e-3)}, quick_epochs=10,
+        ),
+        Experiment(
+            "vae_cifar10", 7, 3, "cifar10", "vae", "MLP VAE, z=512",
+            {
+                "latent_dim": 512,
+                "encoder": {"type": "mlp_encoder", "units": [1024, 512]},
+                "decoder": {"type": "mlp_decoder", "units": [512, 1024]},
+                "reconstruction": "mse",
+            },
+            {"optimizer": _adam(1e-3)}, quick_epochs=25,
+        ),
+        Experiment(
+            "dcgan_cifar10", 8, 4, "cifar10", "gan", "DCGAN",
+            {"latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
+             "discriminator": _DC_CIFAR_DISCRIMINATOR},
+            _GAN_OPT, quick_epochs=6,
+        ),
+        Experiment(
+            "dcwgan_cifar10", 9, 4, "cifar10", "wgan", "DC-WGAN (linear critic)",
+            {"latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
+             "critic": _DC_CIFAR_DISCRIMINATOR, **_WGAN_CLIP},
+            _WGAN_OPT, quick_epochs=5, jit_compile=True,
+        ),
+    ]
+}  # fmt: skip
+
+EXPERIMENT_IDS = list(EXPERIMENTS)
+
+
+def get(exp_id: str) -> Experiment:
+    """The experiment `exp_id`; a ConfigError lists the valid ids otherwise."""
+    if exp_id not in EXPERIMENTS:
+        raise ConfigError(
+            f"Unknown experiment {exp_id!r}. Valid ids: {', '.join(EXPERIMENT_IDS)} (or 'all')."
+        )
+    return EXPERIMENTS[exp_id]
+
+
+def resolve_ids(ids) -> list[str]:
+    """Expand 'all' and check every id."""
+    if isinstance(ids, str):
+        ids = [ids]
+    out = []
+    for i in ids:
+        out.extend(EXPERIMENT_IDS if i == "all" else [get(i).id])
+    return out
+
+
+def run(
+    exp_id: str,
+    profile: str | None = None,
+    runs: str | os.PathLike = "runs",
+    strategy: str = "default",
+    epochs: int | None = None,
+    seed: int = 0,
+    data_dir=None,
+    verbose: int | str = "auto",
+):
+    """Train one experiment and write its artifacts to `runs/<id>/<profile>/` (the CLI's run).
+
+    Resumes a killed run from its last finished epoch. Returns the run folder.
+    """
+    from assignment4 import training
+
+    return training.run_experiment(
+        get(exp_id),
+        profile=globals()["profile"](profile).name,
+        runs=runs,
+        strategy=strategy,
+        epochs=epochs,
+        seed=seed,
+        data_dir=data_dir,
+        verbose=verbose,
+    )

@@ -1,0 +1,150 @@
+"""Wasserstein GAN (Arjovsky et al.) with weight clipping and n_critic critic steps."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from assignment4 import networks
+from assignment4.base import GenerativeModel
+
+
+def split_batch(x, parts: int) -> list:
+    """Split a batch into `parts` consecutive, nearly equal slices (none empty if len >= parts)."""
+    n = ops.shape(x)[0]
+    bounds = [(i * n) // parts for i in range(parts + 1)]
+    return [x[bounds[i] : bounds[i + 1]] for i in range(parts)]
+
+
+def clip_weights(variables, clip_value: float) -> None:
+    """Clip every variable to [-clip_value, clip_value] (the WGAN's Lipschitz constraint)."""
+    replica = tf.distribute.get_replica_context()
+    strategy = tf.distribute.get_strategy()
+    if replica is None or not tf.distribute.has_strategy() or strategy.num_replicas_in_sync == 1:
+        for v in variables:
+            v.assign(ops.clip(v, -clip_value, clip_value))
+        return
+
+    # Mirrored variables are updated from the cross-replica context, once for all replicas.
+    def clip_all(strategy):
+        for v in variables:
+            var = getattr(v, "value", v)
+            strategy.extended.update(
+                var, lambda w: w.assign(tf.clip_by_value(w, -clip_value, clip_value)), group=False
+            )
+
+    replica.merge_call(clip_all)
+
+
+@keras.saving.register_keras_serializable(package="assignment4")
+class WGAN(GenerativeModel):
+    """WGAN: per training step, `n_critic` critic updates then one generator update.
+
+    Each training step receives `n_critic` real batches stacked into one (the data pipeline
+    batches `n_critic * batch_size` images); every critic update sees its own slice, and its
+    weights are clipped to +-`clip_value` right after. So one epoch of `fit` is one pass of the
+    critic over the data, as in the WGAN algorithm, and the whole loop is one compiled step.
+
+    Args:
+        generator: network spec dict for `networks.build`.
+        critic: network spec dict.
+        n_critic: critic updates per generator update.
+        clip_value: bound of the critic's weights.
+        critic_sigmoid: apply a sigmoid to the critic's output (the report's DC-WGAN on MNIST).
+    """
+
+    optimizer_defaults = {
+        "critic_optimizer": lambda: keras.optimizers.RMSprop(5e-5),
+        "g_optimizer": lambda: keras.optimizers.RMSprop(5e-5),
+    }
+
+    def __init__(
+        self,
+        generator: dict,
+        critic: dict,
+        n_critic: int = 5,
+        clip_value: float = 0.01,
+        critic_sigmoid: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be at least 1, got {n_critic}")
+        self.generator_spec, self.critic_spec = dict(generator), dict(critic)
+        self.n_critic = int(n_critic)
+        self.clip_value = float(clip_value)
+        self.critic_sigmoid = bool(critic_sigmoid)
+        self.generator = networks.build(
+            self.generator_spec, image_shape=self.image_shape, latent_dim=self.latent_dim
+        )
+        self.critic = networks.build(
+            {"name": "critic", **self.critic_spec}, image_shape=self.image_shape
+        )
+        self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.em_tracker = keras.metrics.Mean(name="em_estimate")
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.critic_loss_tracker, self.g_loss_tracker, self.em_tracker]
+
+    def optimized_variables(self, name: str) -> list:
+        net = self.critic if name == "critic_optimizer" else self.generator
+        return net.trainable_variables
+
+    def call(self, z, training: bool = False):
+        return self.generator(z, training=training)
+
+    def images_from_latent(self, z, training: bool = False):
+        return (self.generator(z, training=training) + 1.0) * 0.5
+
+    def critic_value(self, x, training: bool = False):
+        """C(x): the critic's output, through a sigmoid when `critic_sigmoid` is set."""
+        c = self.critic(x, training=training)
+        return ops.sigmoid(c) if self.critic_sigmoid else c
+
+    def critic_step(self, real):
+        """One critic update on one real batch, then clipping; returns (critic_loss, em)."""
+        fake = self.generator(self.latent_noise(ops.shape(real)[0]), training=True)
+        c_vars = self.critic.trainable_weights
+        with tf.GradientTape() as tape:
+            critic_loss = ops.mean(self.critic_value(fake, training=True)) - ops.mean(
+                self.critic_value(real, training=True)
+            )
+            scaled = critic_loss * self.replica_scale()
+        grads = tape.gradient(scaled, c_vars)
+        self.critic_optimizer.apply_gradients(zip(grads, c_vars))
+        clip_weights(c_vars, self.clip_value)
+        return critic_loss, -critic_loss
+
+    def generator_step(self, n):
+        """One generator update on `n` fresh latent points; returns g_loss."""
+        g_vars = self.generator.trainable_weights
+        z = self.latent_noise(n)
+        with tf.GradientTape() as tape:
+            g_loss = -ops.mean(self.critic_value(self.generator(z, training=True), training=True))
+            scaled = g_loss * self.replica_scale()
+        grads = tape.gradient(scaled, g_vars)
+        self.g_optimizer.apply_gradients(zip(grads, g_vars))
+        return g_loss
+
+    def train_step(self, data):
+        batches = split_batch(data, self.n_critic)
+        for real in batches:
+            critic_loss, em = self.critic_step(real)
+            self.critic_loss_tracker.update_state(critic_loss)
+            self.em_tracker.update_state(em)
+        g_loss = self.generator_step(ops.shape(batches[0])[0])
+        return self.update_trackers({"g_loss": g_loss})
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "generator": self.generator_spec,
+            "critic": self.critic_spec,
+            "n_critic": self.n_critic,
+            "clip_value": self.clip_value,
+            "critic_sigmoid": self.critic_sigmoid,
+        }

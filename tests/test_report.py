@@ -1,0 +1,294 @@
+"""build_report on fake run folders in tmp_path: links, captions, missing runs, metrics, claims."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from assignment4 import report
+
+
+@dataclass(frozen=True)
+class Exp:
+    """A stand-in for an `experiments.Experiment`: only the attributes the report reads."""
+
+    id: str
+    figure: int
+    table: int
+    dataset: str
+    family: str
+    title: str
+    latent_dim: int = 2
+
+
+EXPS = [
+    Exp("vae_mnist_z128", 1, 1, "mnist", "vae", "MLP VAE, z=128", 128),
+    Exp("vae_mnist_z2", 2, 1, "mnist", "vae", "MLP VAE, z=2", 2),
+    Exp("gan_mnist", 3, 2, "mnist", "gan", "MLP GAN", 128),
+    Exp("wgan_mnist", 4, 2, "mnist", "wgan", "MLP WGAN", 128),
+    Exp("dcwgan_mnist", 5, 2, "mnist", "wgan", "DC-WGAN", 128),
+    Exp("convvae_cifar10", 6, 3, "cifar10", "vae", "Conv VAE, z=512", 512),
+    Exp("vae_cifar10", 7, 3, "cifar10", "vae", "MLP VAE, z=512", 512),
+    Exp("dcgan_cifar10", 8, 4, "cifar10", "gan", "DCGAN", 128),
+    Exp("dcwgan_cifar10", 9, 4, "cifar10", "wgan", "DC-WGAN", 128),
+]
+BY_ID = {e.id: e for e in EXPS}
+REGISTRY = SimpleNamespace(EXPERIMENT_IDS=[e.id for e in EXPS], get=BY_ID.__getitem__)
+
+
+def history(family: str, n: int) -> dict[str, list[float]]:
+    e = np.arange(1, n + 1, dtype=float)
+    if family == "vae":  # loss 200 -> 100 over 5 epochs, KL 10 -> 30
+        loss = 200 - 25 * (e - 1)
+        kl = 10 + 5 * (e - 1)
+        h = {"loss": loss, "reconstruction": loss - kl, "kl": kl}
+        h |= {"val_loss": loss + 4, "val_reconstruction": loss - kl + 3, "val_kl": kl + 1}
+    elif family == "gan":
+        d = 1.0 + 0.1 * (e - 1)
+        h = {"d_loss": d, "g_loss": 1.0 + 0 * e, "js_estimate": np.log(2) - d / 2}
+    else:
+        h = {"critic_loss": -2.0 / e, "g_loss": 0.5 + 0 * e, "em_estimate": 2.0 / e}
+    return {k: [float(x) for x in v] for k, v in h.items()}
+
+
+def write_run(runs: Path, exp_id: str, n: int, planned: int | None = None, metrics=None) -> Path:
+    run_dir = runs / exp_id / "quick"
+    run_dir.mkdir(parents=True)
+    (run_dir / "history.json").write_text(json.dumps(history(BY_ID[exp_id].family, n)))
+    run = {
+        "id": exp_id,
+        "profile": "quick",
+        "epochs": n,
+        "epochs_planned": planned or n,
+        "train_size": 6000,
+        "test_size": 1000,
+        "seed": 0,
+        "batch_size": 128,
+        "versions": {"keras": "3.x", "tensorflow": "2.x"},
+        "strategy": "default",
+        "replicas": 1,
+        "wall_time_s": 61.0,
+        "status": "complete" if n == (planned or n) else "running",
+        "finished_at": "2025-01-01T00:00:00",
+    }
+    (run_dir / "run.json").write_text(json.dumps(run))
+    if metrics is not None:
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
+
+
+def links(markdown: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+
+
+@pytest.fixture
+def built(tmp_path):
+    """A runs folder with three of the nine runs; the report built from it."""
+    runs = tmp_path / "runs"
+    write_run(runs, "vae_mnist_z128", 5)
+    write_run(runs, "gan_mnist", 1)
+    write_run(runs, "wgan_mnist", 3, planned=10)
+    path = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
+    )
+    return tmp_path, path, path.read_text()
+
+
+def test_report_embeds_every_figure_with_relative_links(built):
+    tmp_path, path, text = built
+    assert path == tmp_path / "report" / "report.md"
+    expected = [
+        "../figures/fig1a_vae_mnist_z128.png",
+        "../figures/fig1b_vae_mnist_z128.png",
+        "../figures/fig3a_gan_mnist.png",
+        "../figures/fig3b_gan_mnist.png",
+        "../figures/fig4a_wgan_mnist.png",
+        "../figures/fig4b_wgan_mnist.png",
+    ]
+    assert links(text) == expected  # no tables: their models are missing
+    for link in expected:
+        assert (path.parent / link).resolve().is_file()
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
+        Path(link).name for link in expected
+    )
+
+
+def test_captions_state_profile_and_epochs(built):
+    _, _, text = built
+    captions = [line for line in text.splitlines() if line.startswith("*Figure")]
+    assert len(captions) == 6
+    assert all("Profile `quick`" in c for c in captions)
+    assert sum("5 epochs;" in c for c in captions) == 2
+    assert sum("1 epoch;" in c for c in captions) == 2
+    assert sum("3 epochs of 10 planned (still running)" in c for c in captions) == 2
+
+
+def test_sections_follow_the_course_report(built):
+    _, _, text = built
+    headings = [line for line in text.splitlines() if line.startswith(("## ", "### "))]
+    order = ["## 1 ", "### 1.1 ", "### 1.2 ", "## 2 ", "### 2.1 ", "### 2.2 ", "### 2.3 "]
+    positions = [next(i for i, h in enumerate(headings) if h.startswith(o)) for o in order]
+    assert positions == sorted(positions)
+    section_1_1 = text.split("### 1.1")[1].split("### 1.2")[0]
+    assert section_1_1.index("Figure 1:") < section_1_1.index("Figure 2:")
+    assert "Table 1" in section_1_1
+    assert "Table 2" in text.split("### 2.1")[1].split("### 2.2")[0]
+
+
+def test_missing_runs_name_the_command(built, tmp_path):
+    _, _, text = built
+    runs = (tmp_path / "runs").as_posix()
+    for exp_id in ["vae_mnist_z2", "dcwgan_mnist", "convvae_cifar10", "dcgan_cifar10"]:
+        assert (
+            f"run it with `python -m assignment4 run {exp_id} --profile quick --runs {runs}`"
+            in (text)
+        )
+    assert "Runs found: 3 of 9." in text
+    assert "Table 1 is not drawn: there is no `model.keras` for `vae_mnist_z128`" in text
+
+
+def test_our_run_shows_numbers_from_history(built):
+    _, _, text = built
+    vae = text.split("Figure 1: MLP VAE, z=128")[1].split("Figure 2:")[0]
+    assert "The report observed:" in vae
+    shows = vae.split("**Our run shows**")[1]
+    assert "training loss fell from 200 (epoch 1) to 100 (epoch 5, -50.0%)" in shows
+    assert "test loss fell from 204 (epoch 1) to 104 (epoch 5" in shows
+    assert "lowest at the last epoch" in shows
+    assert "training KL rose from 10 (epoch 1) to 30 (epoch 5" in shows
+    gan = text.split("Figure 3: MLP GAN")[1].split("Figure 4:")[0]
+    assert "JS estimate was 0.1931 after its only epoch" in gan
+    wgan = text.split("Figure 4: MLP WGAN")[1]
+    assert "EM estimate fell from 2 (epoch 1) to 0.6667 (epoch 3" in wgan
+    assert "it fell in 2 of 2 epoch-to-epoch steps" in wgan
+
+
+def test_without_metrics_the_report_says_how_to_make_them(built):
+    _, _, text = built
+    assert "No `metrics.json` for profile `quick` yet" in text
+    assert "python -m assignment4 evaluate all --profile quick" in text
+    assert "three claims" not in text
+
+
+def metrics(fd, kid, elbo=None, dataset_offset=0.0):
+    m = {
+        "fd": fd,
+        "kid": kid,
+        "classifier_is": 5.0,
+        "fd_real": 1.5 + dataset_offset,
+        "kid_real": 0.001,
+        "classifier_is_real": 9.8,
+        "classifier_test_accuracy": 0.991,
+        "n_samples": 1000,
+    }
+    return m if elbo is None else m | {"test_elbo": elbo}
+
+
+def test_metrics_table_and_claims(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "vae_mnist_z128", 2, metrics=metrics(10.0, 0.01, elbo=-95.0))
+    write_run(runs, "vae_mnist_z2", 2, metrics=metrics(30.0, 0.03, elbo=-140.0))
+    write_run(runs, "wgan_mnist", 2, metrics=metrics(20.0, 0.02))
+    write_run(runs, "dcwgan_mnist", 2, metrics=metrics(25.0, 0.01))  # worse FD, better KID
+    write_run(runs, "vae_cifar10", 2)  # no metrics: the third claim cannot be checked
+    text = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
+    ).read_text()
+    assert "**not** Inception FID" in text
+    assert "| `vae_mnist_z128` | MNIST | 2 | 1000 | 10 | 0.01 | 5 | -95 |" in text
+    assert "| real vs real | MNIST | - | - | 1.5 | 0.001 | 9.8 | - |" in text
+    assert "MNIST 99.10%" in text
+    assert "Not evaluated yet: `vae_cifar10`" in text
+    claims = text.split("## 4 The report's three claims")[1]
+    lines = [line for line in claims.splitlines() if line.startswith("- **")]
+    assert len(lines) == 3
+    assert "FD 10 (`vae_mnist_z128`) vs 30 (`vae_mnist_z2`)" in lines[0]
+    assert lines[0].endswith("**Supported**.")
+    assert "favouring `wgan_mnist`" in lines[1] and "favouring `dcwgan_mnist`" in lines[1]
+    assert lines[1].endswith("**Not supported**.")
+    assert "no metrics.json for `convvae_cifar10`, `vae_cifar10`" in lines[2]
+    assert lines[2].endswith("**Not checked**.")
+
+
+@pytest.mark.parametrize("better, worse", [(-90.0, -120.0), (90.0, 120.0)])
+def test_elbo_claim_reads_either_sign_convention(better, worse):
+    claim = report.Claim("a beats b", "a", "b", ("test_elbo",))
+    verdict, detail = report.claim_verdict(
+        claim, {"a": {"test_elbo": better}, "b": {"test_elbo": worse}}
+    )
+    assert verdict == "supported" and "favouring `a`" in detail
+
+
+def test_tables_drawn_from_models_with_real_row(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    run_dir = write_run(runs, "vae_mnist_z128", 2)
+    (run_dir / "model.keras").write_bytes(b"stand-in")
+    rng = np.random.default_rng(0)
+    sampled, loaded = [], []
+
+    def sample_model(path, n):
+        sampled.append(path)
+        return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+
+    def real_images(dataset, n):
+        loaded.append(dataset)
+        return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+
+    monkeypatch.setattr(report, "sample_model", sample_model)
+    monkeypatch.setattr(report, "real_images", real_images)
+    path = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
+    )
+    text = path.read_text()
+    assert sampled == [run_dir / "model.keras"] and loaded == ["mnist"]
+    assert "../figures/table1.png" in links(text)
+    assert (tmp_path / "figures" / "table1.png").stat().st_size > 5_000
+    caption = next(line for line in text.splitlines() if line.startswith("*Table 1"))
+    assert "profile `quick`" in caption and "real test images" in caption
+    assert "MLP VAE, z=128 (`vae_mnist_z128`, 2 epochs)" in caption
+    assert "Table 1 is drawn without `model.keras` for `vae_mnist_z2`" in text
+    assert "table2.png" not in text
+
+
+def test_linking_existing_figures_without_redrawing(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "gan_mnist", 2)
+    figures, out = tmp_path / "figures", tmp_path / "out" / "report"
+    paths = report.build_figures(runs, "quick", figures, registry=REGISTRY)
+    assert [p.name for p in paths] == ["fig3a_gan_mnist.png", "fig3b_gan_mnist.png"]
+    (figures / "fig1a_vae_mnist_z128.png").write_bytes(b"stale, from another profile")
+    text = report.build_report(runs, "quick", figures, out, make_figures=False, registry=REGISTRY)
+    text = text.read_text()
+    assert links(text) == ["../../figures/fig3a_gan_mnist.png", "../../figures/fig3b_gan_mnist.png"]
+
+
+def test_broken_history_is_reported_not_raised(tmp_path):
+    runs = tmp_path / "runs"
+    run_dir = runs / "gan_mnist" / "quick"
+    run_dir.mkdir(parents=True)
+    (run_dir / "history.json").write_text("{not json")
+    text = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
+    ).read_text()
+    assert "could not be read as JSON" in text
+    assert "run it with `python -m assignment4 run gan_mnist --profile quick" in text
+
+
+def test_real_registry_fits_the_report(tmp_path):
+    experiments = pytest.importorskip("assignment4.experiments")
+    exps = [experiments.get(i) for i in experiments.EXPERIMENT_IDS]
+    assert sorted(e.figure for e in exps) == list(range(1, 10))
+    for exp in exps:
+        assert exp.family in ("vae", "gan", "wgan") and exp.dataset in ("mnist", "cifar10")
+        assert isinstance(exp.title, str) and exp.table in (1, 2, 3, 4)
+    text = report.build_report(
+        tmp_path / "runs", "smoke", tmp_path / "figures", tmp_path / "report"
+    ).read_text()
+    assert "Runs found: 0 of 9." in text
+    assert text.count("run it with `python -m assignment4 run") == 9
