@@ -137,7 +137,9 @@ class Experiment:
             )
             model.compile(
                 jit_compile=self.jit_compile if jit_compile is None else jit_compile,
-                steps_per_execution=self.steps_per_execution,
+                # Keras 3.15's multi-step loop fails inside MirroredStrategy ("You must feed
+                # a value for placeholder"): one step per call there.
+                steps_per_execution=1 if strategy is not None else self.steps_per_execution,
                 **{k: keras.optimizers.deserialize(v) for k, v in self.optimizers.items()},
             )
         return model

@@ -41,15 +41,39 @@ def run_dir(exp_id: str, profile: str, runs: str | os.PathLike = "runs") -> Path
     return Path(runs) / exp_id / profile
 
 
+CPU_DEVICES_ENV = "ASSIGNMENT4_CPU_DEVICES"
+
+
 def make_strategy(name: str):
-    """A `tf.distribute` strategy by name; `None` for 'default' (one device)."""
+    """A `tf.distribute` strategy by name; `None` for 'default' (one device).
+
+    'mirrored' uses every local GPU; on a machine without GPUs, set ASSIGNMENT4_CPU_DEVICES=N
+    to split the CPU into N logical devices (to try multi-replica training, as the tests do).
+    """
     if name == "default":
         return None
-    if name == "mirrored":  # all local GPUs, or the logical devices a test configured
+    if name == "mirrored":
+        if not tf.config.list_physical_devices("GPU") and os.environ.get(CPU_DEVICES_ENV):
+            split_cpu(int(os.environ[CPU_DEVICES_ENV]))
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":  # several machines, described by the TF_CONFIG variable
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"Unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}.")
+
+
+def split_cpu(n: int) -> None:
+    """Present the CPU as `n` logical devices (before TensorFlow's runtime starts)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    config = [tf.config.LogicalDeviceConfiguration()] * n
+    if tf.config.get_logical_device_configuration(cpu) == config:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, config)
+    except RuntimeError:
+        raise ConfigError(
+            f"{CPU_DEVICES_ENV}={n} came too late: TensorFlow had already started. Set it "
+            "before the process starts (e.g. in the shell that runs python -m assignment4)."
+        ) from None
 
 
 def versions() -> dict:
@@ -205,8 +229,8 @@ def run_experiment(
         shutil.rmtree(folder)  # finished with other settings: start over
         previous = None
 
+    tf_strategy = make_strategy(strategy)  # first: logical devices precede the runtime
     keras.utils.set_random_seed(seed)
-    tf_strategy = make_strategy(strategy)
     replicas = tf_strategy.num_replicas_in_sync if tf_strategy is not None else 1
     train, test = exp.datasets(prof.name, seed=seed, data_dir=data_dir)
     n_train, n_test = exp.data_sizes(prof.name, data_dir=data_dir)
@@ -229,7 +253,7 @@ def run_experiment(
         "strategy": strategy,
         "replicas": replicas,
         "jit_compile": bool(model.jit_compile),
-        "steps_per_execution": exp.steps_per_execution,
+        "steps_per_execution": model.steps_per_execution,
         "parameters": int(model.count_params()),
         "devices": devices(),
         "versions": versions(),

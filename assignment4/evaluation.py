@@ -1,0 +1,415 @@
+"""Sample-quality metrics from the project's own small classifiers (DESIGN section 6).
+
+The features are the 128-d penultimate layer of `assignment4.classifier`, trained on the
+same data set, and the probabilities are its softmax. So `fd` is a Fréchet distance and
+`kid` a kernel (MMD) distance in *classifier-feature* space, and `classifier_is` an
+Inception Score computed with this classifier: they are NOT the Inception-v3 FID / KID /
+IS numbers of the literature, and only comparable with each other. Every result carries
+the real-vs-real floor (training images against the test set, same n) beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from assignment4 import data, fileio
+from assignment4.errors import RunError
+
+METRIC_KEYS = (
+    "fd",
+    "kid",
+    "classifier_is",
+    "fd_real",
+    "kid_real",
+    "classifier_is_real",
+    "classifier_test_accuracy",
+    "n_samples",
+)
+REAL_FLOOR_FILE = "real_floor.json"
+NOT_INCEPTION = (
+    "fd / kid / classifier_is use the project's small classifier's features and softmax: "
+    "they are not Inception-v3 FID / KID / IS numbers."
+)
+
+
+# --- distances between feature sets ------------------------------------------------------------
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix, by eigen-decomposition."""
+    w, v = np.linalg.eigh((matrix + matrix.T) / 2)
+    # Round-off makes tiny eigenvalues slightly negative; they are zero.
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance_from_moments(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
+) -> float:
+    """Fréchet (2-Wasserstein) distance squared between N(mu1, sigma1) and N(mu2, sigma2).
+
+    `|mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1^1/2 S2 S1^1/2)^1/2)`, in float64. The inner
+    matrix is symmetric PSD, so both square roots come from `eigh`: no complex parts, no
+    iterative sqrtm that fails on singular covariances.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
+        raise ValueError(
+            f"moment shapes do not match: mu {mu1.shape} / {mu2.shape}, "
+            f"sigma {s1.shape} / {s2.shape}"
+        )
+    root1 = _psd_sqrt(s1)
+    inner = root1 @ s2 @ root1
+    eig = np.linalg.eigvalsh((inner + inner.T) / 2)
+    trace_sqrt = float(np.sum(np.sqrt(np.clip(eig, 0.0, None))))
+    diff = mu1 - mu2
+    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt)
+    return max(value, 0.0)  # negative only by round-off
+
+
+def frechet_distance(feat_a: np.ndarray, feat_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (rows are samples).
+
+    A classifier-feature distance, not an Inception FID.
+    """
+    a, b = _as_features(feat_a), _as_features(feat_b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature widths differ: {a.shape[1]} and {b.shape[1]}")
+    return frechet_distance_from_moments(
+        a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    )
+
+
+def _as_features(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"features must be shaped (n >= 2, d), got {x.shape}")
+    return x
+
+
+def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x @ y.T / x.shape[1] + 1.0) ** 3
+
+
+def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 of two samples with the cubic polynomial kernel (x.y/d + 1)^3."""
+    m, n = len(x), len(y)
+    k_xx, k_yy, k_xy = _polynomial_kernel(x, x), _polynomial_kernel(y, y), _polynomial_kernel(x, y)
+    # Dropping the diagonals (k(x_i, x_i)) is what makes the estimate unbiased.
+    term_xx = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+    term_yy = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+    return float(term_xx + term_yy - 2.0 * k_xy.mean())
+
+
+def kid(
+    feat_a: np.ndarray,
+    feat_b: np.ndarray,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+    return_std: bool = False,
+) -> float | tuple[float, float]:
+    """Kernel distance: unbiased MMD^2 (cubic polynomial kernel), averaged over random subsets.
+
+    A classifier-feature distance, not an Inception KID. Being unbiased, it is about 0 (and
+    may be slightly negative) for two samples of one distribution.
+
+    Args:
+        feat_a, feat_b: features, one row per sample, same width.
+        subsets: number of random subset pairs averaged.
+        subset_size: rows drawn (without replacement) from each set per subset; at most the
+            smaller set's size.
+        seed: the subsets' random draw.
+        return_std: also return the standard deviation over the subsets.
+
+    Returns:
+        The mean MMD^2, or `(mean, std)` with `return_std`.
+    """
+    a, b = _as_features(feat_a), _as_features(feat_b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature widths differ: {a.shape[1]} and {b.shape[1]}")
+    size = min(subset_size, len(a), len(b))
+    rng = np.random.default_rng(seed)
+    values = np.array(
+        [
+            mmd2_unbiased(
+                a[rng.choice(len(a), size, replace=False)],
+                b[rng.choice(len(b), size, replace=False)],
+            )
+            for _ in range(subsets)
+        ]
+    )
+    mean, std = float(values.mean()), float(values.std())
+    return (mean, std) if return_std else mean
+
+
+def classifier_inception_score(
+    probs: np.ndarray, splits: int = 10, return_std: bool = False
+) -> float | tuple[float, float]:
+    """Inception Score `exp(E_x KL(p(y|x) || p(y)))` from a classifier's softmax outputs.
+
+    Between 1 (every image gets the same prediction) and the number of classes (confident
+    and balanced). Computed with the project's classifier, not Inception-v3.
+
+    Args:
+        probs: (n, classes) class probabilities, rows summing to 1.
+        splits: the score is averaged over this many equal parts of the samples.
+        return_std: also return the standard deviation over the parts.
+    """
+    p = np.asarray(probs, np.float64)
+    if p.ndim != 2 or len(p) < splits:
+        raise ValueError(f"probs must be shaped (n >= splits={splits}, classes), got {p.shape}")
+    scores = []
+    for part in np.array_split(p, splits):
+        marginal = part.mean(axis=0, keepdims=True)
+        # 0 * log 0 = 0: clipping inside the log only touches terms that are multiplied by 0.
+        kl = np.sum(
+            part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None))),
+            axis=1,
+        )
+        scores.append(math.exp(kl.mean()))
+    mean, std = float(np.mean(scores)), float(np.std(scores))
+    return (mean, std) if return_std else mean
+
+
+# --- features of images ---------------------------------------------------------------------
+
+
+def features(
+    dataset_name: str, images_uint8: np.ndarray, batch_size: int = 500
+) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features and softmax probabilities of the committed classifier.
+
+    Args:
+        dataset_name: 'mnist' or 'cifar10'.
+        images_uint8: uint8 images in the data set's layout ((n, 28, 28) or (n, 32, 32, 3));
+            MNIST with a trailing channel axis is accepted too.
+        batch_size: images per forward pass.
+
+    Returns:
+        `(features, probs)`, float64 arrays shaped (n, 128) and (n, 10).
+    """
+    from assignment4 import classifier
+
+    images = np.asarray(images_uint8)
+    shape = data.spec(dataset_name).image_shape
+    if images.ndim == len(shape) + 2 and images.shape[-1] == 1:
+        images = images[..., 0]  # (n, 28, 28, 1) -> (n, 28, 28)
+    if images.shape[1:] != shape:
+        raise ValueError(
+            f"{dataset_name} images must be shaped (n, {', '.join(map(str, shape))}), "
+            f"got {images.shape}"
+        )
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 in [0, 255], got dtype {images.dtype}")
+    model = classifier.feature_and_probability_model(dataset_name)
+    feats, probs = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+    return np.asarray(feats, np.float64), np.asarray(probs, np.float64)
+
+
+_TEST_FEATURES: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, float]] = {}
+_REAL_FLOOR: dict[tuple, dict] = {}
+
+
+def _weights_id(dataset_name: str) -> str:
+    """A short hash of the classifier's weights: cached numbers belong to one set of weights."""
+    from assignment4 import classifier
+
+    path = classifier.weights_path(dataset_name)
+    if not path.exists():
+        classifier.load_classifier(dataset_name)  # raises the RunError that says what to do
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def reference_features(dataset_name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Features and probabilities of the whole test set, and the classifier's test accuracy.
+
+    Computed once per process (and per set of classifier weights).
+    """
+    key = (dataset_name, _weights_id(dataset_name))
+    if key not in _TEST_FEATURES:
+        _, (x_test, y_test) = data.load(dataset_name)
+        feats, probs = features(dataset_name, x_test)
+        accuracy = float(np.mean(probs.argmax(axis=1) == y_test.reshape(-1)))
+        _TEST_FEATURES[key] = (feats, probs, accuracy)
+    return _TEST_FEATURES[key]
+
+
+def real_floor(
+    dataset_name: str,
+    n: int,
+    cache_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+) -> dict:
+    """The metrics of `n` real training images against the test set: the best a model can do.
+
+    Args:
+        dataset_name: 'mnist' or 'cifar10'.
+        n: number of training images (drawn at random with `seed`), as many as the samples
+            they are compared with.
+        cache_dir: if given, results are also cached in `<cache_dir>/real_floor.json`,
+            keyed by data set, n, seed and the classifier weights' hash.
+        seed: which training images.
+
+    Returns:
+        `{"fd_real": ..., "kid_real": ..., "classifier_is_real": ...}`.
+    """
+    weights = _weights_id(dataset_name)
+    key = (dataset_name, n, seed, weights)
+    disk_key = f"{dataset_name}/n={n}/seed={seed}/weights={weights}"
+    cache_file = Path(cache_dir) / REAL_FLOOR_FILE if cache_dir is not None else None
+    if key not in _REAL_FLOOR and cache_file is not None and cache_file.exists():
+        stored = _read_cache(cache_file)
+        if disk_key in stored:
+            _REAL_FLOOR[key] = stored[disk_key]
+    if key not in _REAL_FLOOR:
+        (x_train, _), _ = data.load(dataset_name)
+        if not 2 <= n <= len(x_train):
+            raise ValueError(f"n must be between 2 and {len(x_train)} for {dataset_name}, got {n}")
+        index = np.sort(np.random.default_rng(seed).choice(len(x_train), n, replace=False))
+        feats, probs = features(dataset_name, x_train[index])
+        test_feats, _, _ = reference_features(dataset_name)
+        _REAL_FLOOR[key] = {
+            "fd_real": frechet_distance(feats, test_feats),
+            "kid_real": kid(feats, test_feats),
+            "classifier_is_real": classifier_inception_score(probs, splits=min(10, n)),
+        }
+        if cache_file is not None:
+            stored = _read_cache(cache_file) if cache_file.exists() else {}
+            stored[disk_key] = _REAL_FLOOR[key]
+            fileio.write_json(stored, cache_file)
+    return dict(_REAL_FLOOR[key])
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # a damaged cache is recomputed, not fatal
+
+
+def sample_metrics(
+    dataset_name: str, samples_uint8: np.ndarray, cache_dir: str | os.PathLike | None = None
+) -> dict:
+    """Classifier-feature metrics of generated samples against the test set, with the floor.
+
+    Args:
+        dataset_name: 'mnist' or 'cifar10'.
+        samples_uint8: generated images, uint8, in the data set's layout.
+        cache_dir: where `real_floor` may cache its numbers (None: memory only).
+
+    Returns:
+        A dict with the keys of `METRIC_KEYS` (not Inception-based numbers).
+    """
+    n = len(samples_uint8)
+    feats, probs = features(dataset_name, samples_uint8)
+    test_feats, _, test_accuracy = reference_features(dataset_name)
+    return {
+        "fd": frechet_distance(feats, test_feats),
+        "kid": kid(feats, test_feats),
+        "classifier_is": classifier_inception_score(probs, splits=min(10, n)),
+        **real_floor(dataset_name, n, cache_dir),
+        "classifier_test_accuracy": test_accuracy,
+        "n_samples": n,
+    }
+
+
+# --- finished runs ------------------------------------------------------------------------------
+
+
+def evaluate_run(
+    exp_id: str, profile: str, runs: str | os.PathLike = "runs", n: int = 10000, seed: int = 0
+) -> dict:
+    """Measure a finished run and write `runs/<id>/<profile>/metrics.json`.
+
+    Args:
+        exp_id: experiment id, e.g. 'vae_mnist_z128'.
+        profile: 'full', 'quick' or 'smoke'.
+        runs: root folder of the runs.
+        n: number of generated images (and of real training images for the floor).
+        seed: the latent draw of the samples.
+
+    Returns:
+        The metrics (section 8 names); VAEs also get `test_elbo`, minus the mean test loss.
+
+    Raises:
+        RunError: the run or its `model.keras` is missing; the message says how to make it.
+    """
+    import keras
+
+    from assignment4 import experiments  # registers the model classes for load_model
+
+    exp = experiments.get(exp_id)
+    run_dir = Path(runs) / exp_id / profile
+    path = run_dir / "model.keras"
+    if not path.exists():
+        missing = path if run_dir.exists() else run_dir
+        raise RunError(
+            f"Cannot evaluate {exp_id} ({profile}): {missing} does not exist. Train it first: "
+            f"python -m assignment4 run {exp_id} --profile {profile}"
+            + (f" --runs {runs}" if str(runs) != "runs" else "")
+        )
+    model = keras.saving.load_model(path)
+    samples = model.sample(n, seed=seed)
+    metrics = sample_metrics(exp.dataset, samples, cache_dir=runs)
+    if exp.family == "vae":
+        _, (x_test, _) = data.load(exp.dataset)
+        test = data.pipeline(x_test, batch_size=500, scale="unit", shuffle=False)
+        result = model.evaluate(test, return_dict=True, verbose=0)
+        metrics["test_elbo"] = -float(result["loss"])
+    metrics["note"] = NOT_INCEPTION
+    fileio.write_json(metrics, run_dir / "metrics.json")
+    return metrics
+
+
+# --- printing ----------------------------------------------------------------------------------
+
+_COLUMNS = (
+    ("id", "run"),
+    ("n_samples", "n"),
+    ("fd", "FD"),
+    ("fd_real", "FD real"),
+    ("kid", "KID"),
+    ("kid_real", "KID real"),
+    ("classifier_is", "IS"),
+    ("classifier_is_real", "IS real"),
+    ("test_elbo", "test ELBO"),
+    ("classifier_test_accuracy", "clf acc"),
+)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+def format_metrics_table(rows: list[dict]) -> str:
+    """A plain-text table of metrics, one row per run (dicts as `evaluate_run` returns).
+
+    Rows may carry an `id`. Missing values print as '-'.
+    """
+    header = [title for _, title in _COLUMNS]
+    body = [[_cell(row.get(key)) for key, _ in _COLUMNS] for row in rows]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    title = (
+        "Classifier-feature metrics (the project's small CNN, NOT Inception FID/KID/IS); "
+        "'real' = n real training images vs the test set."
+    )
+    lines = [
+        title,
+        "  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in body]
+    return "\n".join(lines)

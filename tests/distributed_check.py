@@ -1,0 +1,131 @@
+"""One train step under MirroredStrategy (2 logical CPUs) vs one step on one device.
+
+Run as a script (TensorFlow's logical devices must be configured before anything else
+touches the runtime): python tests/distributed_check.py OUT.json
+For VAE, GAN and WGAN it records the largest weight difference, both sets of logged losses,
+the largest critic weight on each replica after clipping, and whether replicas drew
+different noise. tests/test_distribute.py asserts on the JSON.
+"""
+
+import dataclasses
+import json
+import sys
+
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import numpy as np  # noqa: E402
+
+from assignment4 import experiments  # noqa: E402
+
+REPLICAS = 2
+PER_REPLICA = 16  # images per replica per (critic) step
+
+
+def constant_noise(shape):
+    # The same value in every row: which rows a replica holds cannot change the noise, so
+    # single- and multi-replica steps see the same z and the same eps.
+    return tf.fill(shape, 0.3)
+
+
+def experiment(exp_id):
+    exp = experiments.get(exp_id)
+    # Plain SGD: Adam and RMSprop are nearly invariant to the gradients' scale, so with them a
+    # missing 1/replicas factor would go unnoticed; with SGD it doubles every update.
+    sgd = {"class_name": "SGD", "config": {"learning_rate": 0.05}}
+    exp = dataclasses.replace(exp, optimizers={name: sgd for name in exp.optimizers})
+    if exp.family == "gan":  # dropout masks are random per replica: leave them out here
+        model = {**exp.model, "discriminator": {**exp.model["discriminator"], "dropout": 0.0}}
+        exp = dataclasses.replace(exp, model=model)
+    if exp.family == "wgan":
+        model = {**exp.model, "critic": {**exp.model["critic"], "dropout": 0.0}}
+        exp = dataclasses.replace(exp, model=model)
+    return exp
+
+
+def batches(exp, rng):
+    """Per-replica batches, and the single-device batch that holds the same critic batches."""
+    n_critic = exp.model.get("n_critic", 1)
+    per_replica = rng.uniform(
+        0, 1, (REPLICAS, n_critic * PER_REPLICA, *exp.data_spec.image_shape)
+    ).astype("float32")
+    if exp.data_spec.channels == 1 and len(exp.data_spec.image_shape) == 2:
+        per_replica = per_replica[..., None]
+    if exp.scale == "symmetric":
+        per_replica = per_replica * 2 - 1
+    # Critic step i on replica r uses slice i of that replica's batch; on one device, slice i
+    # of the whole batch must hold the same images: interleave the replicas slice by slice.
+    shape = per_replica.shape[2:]
+    single = (
+        per_replica.reshape(REPLICAS, n_critic, PER_REPLICA, *shape)
+        .transpose(1, 0, 2, *range(3, 3 + len(shape)))
+        .reshape(REPLICAS * n_critic * PER_REPLICA, *shape)
+    )
+    return per_replica, single
+
+
+def step(exp, strategy, data, weights):
+    model = exp.build(strategy=strategy, seed=0, jit_compile=False)
+    model.set_weights(weights)
+    model.normal = constant_noise
+    if strategy is None:
+        logs = tf.function(model.train_step)(tf.constant(data))
+    else:
+        parts = tf.constant(data)
+        values = strategy.experimental_distribute_values_from_function(
+            lambda ctx: parts[ctx.replica_id_in_sync_group]
+        )
+        logs = tf.function(lambda v: strategy.run(model.train_step, args=(v,)))(values)
+        logs = {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
+    logs = {m.name: float(m.result()) for m in model.metrics}
+    return model, logs
+
+
+def critic_max_per_replica(model, strategy):
+    out = []
+    for v in model.critic.trainable_variables:
+        values = strategy.experimental_local_results(getattr(v, "value", v))
+        out.append([float(tf.reduce_max(tf.abs(x))) for x in values])
+    return np.max(np.array(out), axis=0).tolist()
+
+
+def replica_noise_differs(strategy, exp):
+    model = exp.build(strategy=strategy, seed=0, jit_compile=False)
+    z = strategy.run(tf.function(lambda: model.latent_noise(4)))
+    a, b = strategy.experimental_local_results(z)
+    return bool(np.abs(a.numpy() - b.numpy()).max() > 1e-3)
+
+
+def main(out_path):
+    rng = np.random.default_rng(0)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    results = {"replicas": strategy.num_replicas_in_sync}
+    for exp_id in ["vae_mnist_z128", "gan_mnist", "wgan_mnist"]:
+        exp = experiment(exp_id)
+        weights = exp.build(seed=1).get_weights()
+        per_replica, single = batches(exp, rng)
+        one, one_logs = step(exp, None, single, weights)
+        many, many_logs = step(exp, strategy, per_replica, weights)
+        diff = max(
+            float(np.abs(a - b).max()) for a, b in zip(one.get_weights(), many.get_weights())
+        )
+        scale = max(float(np.abs(a).max()) for a in one.get_weights())
+        row = {
+            "max_weight_diff": diff,
+            "max_weight": scale,
+            "single_logs": one_logs,
+            "mirrored_logs": many_logs,
+        }
+        if exp.family == "wgan":
+            row["critic_max_abs_per_replica"] = critic_max_per_replica(many, strategy)
+            row["clip_value"] = exp.model["clip_value"]
+        results[exp_id] = row
+    results["replica_noise_differs"] = replica_noise_differs(strategy, experiment("gan_mnist"))
+    with open(out_path, "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
