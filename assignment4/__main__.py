@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assignment4.errors import Assignment4Error, ConfigError
+from assignment4.errors import Assignment4Error
 
 
 def _positive_int(text: str) -> int:
@@ -24,7 +24,9 @@ def cmd_data(args) -> None:
     for name in args.names:
         s = data.summary(name, args.data_dir)
         print(f"{name}: {s['path']}")
-        print(f"  train {s['x_train']} labels {s['y_train']}; test {s['x_test']} labels {s['y_test']}")
+        print(
+            f"  train {s['x_train']} labels {s['y_train']}; test {s['x_test']} labels {s['y_test']}"
+        )
         print(f"  train images per class: {s['train_class_counts']}")
         print(f"  test images per class:  {s['test_class_counts']}")
     if args.preview:
@@ -48,8 +50,10 @@ def cmd_list(args) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         if k == 0:
             print("  ".join("-" * w for w in widths))
-    print("\nEpochs per profile. Profiles: "
-          + "; ".join(f"{p.name}: {p.description}" for p in experiments.PROFILES.values()))
+    print(
+        "\nEpochs per profile. Profiles: "
+        + "; ".join(f"{p.name}: {p.description}" for p in experiments.PROFILES.values())
+    )
 
 
 def cmd_run(args) -> None:
@@ -129,8 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp, runs=True, profile=True):
         if profile:
-            sp.add_argument("--profile", default=None,
-                            help="full | quick | smoke (default: $ASSIGNMENT4_PROFILE or full)")
+            sp.add_argument(
+                "--profile",
+                default=None,
+                help="full | quick | smoke (default: $ASSIGNMENT4_PROFILE or full)",
+            )
         if runs:
             sp.add_argument("--runs", default="runs", help="root folder of runs (default: runs)")
         sp.add_argument("--data-dir", default=None,
@@ -170,17 +177,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--report", default="report")
     sp.add_argument("--no-figures", action="store_true", help="only rewrite report.md")
 
-    sp = add("bench", cmd_bench, "training throughput (images/s) and fraction of the machine's peak")
+    sp = add(
+        "bench", cmd_bench, "training throughput (images/s) and fraction of the machine's peak"
+    )
     sp.add_argument("ids", nargs="*", help="experiment ids (default: all)")
     sp.add_argument("--json", default=None, help="also write the results to this JSON file")
     sp.add_argument("--epochs", type=float, default=1.0, help="timed epochs per experiment")
-    sp.add_argument("--jit", choices=["registry", "on", "off"], default="registry",
-                    help="XLA setting to measure (default: each experiment's own)")
+    sp.add_argument(
+        "--jit",
+        choices=["registry", "on", "off"],
+        default="registry",
+        help="XLA setting to measure (default: each experiment's own)",
+    )
 
-    sp = add("train-classifiers", cmd_train_classifiers,
-             "retrain the evaluation classifiers (weights go into the package)")
-    sp.add_argument("--datasets", nargs="+", default=["mnist", "cifar10"],
-                    choices=["mnist", "cifar10"])
+    sp = add(
+        "train-classifiers",
+        cmd_train_classifiers,
+        "retrain the evaluation classifiers (weights go into the package)",
+    )
+    sp.add_argument(
+        "--datasets", nargs="+", default=["mnist", "cifar10"], choices=["mnist", "cifar10"]
+    )
     sp.add_argument("--epochs", type=_positive_int, default=None)
     sp.add_argument("--seed", type=int, default=0)
     return p
@@ -194,8 +211,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nInterrupted. Finished epochs are saved; run the same command to resume.",
-              file=sys.stderr)
+        print(
+            "\nInterrupted. Finished epochs are saved; run the same command to resume.",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -82,7 +83,7 @@ class GenerativeModel(keras.Model):
     # --- optimizers: one per network, named, saved with the model ------------------------------
 
     #: optimizer attribute name -> factory of the report's default for this family
-    optimizer_defaults: dict = {}
+    optimizer_defaults: ClassVar[dict] = {}
 
     def optimized_variables(self, name: str) -> list:
         """The variables that the optimizer `name` updates."""

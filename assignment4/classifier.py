@@ -242,8 +242,9 @@ def train(
     _update_record(out / RECORD_FILE, dataset_name, record)
     _CACHE.pop(dataset_name, None)
     print(
-        f"{dataset_name}: test accuracy {test_accuracy:.4f} (target {ACCURACY_TARGETS[dataset_name]}),"
-        f" {wall / 60:.1f} min of training; weights in {path}",
+        f"{dataset_name}: test accuracy {test_accuracy:.4f} "
+        f"(target {ACCURACY_TARGETS[dataset_name]}), {wall / 60:.1f} min of training; "
+        f"weights in {path}",
         flush=True,
     )
     return record

@@ -165,7 +165,7 @@ def _download(ds: DatasetSpec, folder: Path) -> dict[str, np.ndarray]:
     loader = getattr(keras.datasets, ds.name)
     try:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
-    except Exception as e:  # no network, proxy, half-written cache...
+    except Exception as e:  # noqa: BLE001 - no network, proxy, half-written cache: all say the same
         raise DatasetError(
             f"{folder / ds.filename} does not exist and downloading {ds.name} through "
             f"keras.datasets failed ({type(e).__name__}: {str(e)[:200]}). On an offline machine, "

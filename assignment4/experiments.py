@@ -220,7 +220,11 @@ _DC_CIFAR_GENERATOR = {
     "out_stride": 2,
     "kernel_size": 4,
 }
-_DC_CIFAR_DISCRIMINATOR = {"type": "conv_discriminator", "filters": [64, 128, 256], "kernel_size": 4}
+_DC_CIFAR_DISCRIMINATOR = {
+    "type": "conv_discriminator",
+    "filters": [64, 128, 256],
+    "kernel_size": 4,
+}
 _GAN_OPT = {"d_optimizer": _adam(2e-4, 0.5), "g_optimizer": _adam(2e-4, 0.5)}
 _WGAN_OPT = {"critic_optimizer": _rmsprop(5e-5), "g_optimizer": _rmsprop(5e-5)}
 _WGAN_CLIP = {"n_critic": 5, "clip_value": 0.01}
@@ -239,7 +243,7 @@ EXPERIMENTS = {
         Experiment(
             "gan_mnist", 3, 2, "mnist", "gan", "MLP GAN",
             {"latent_dim": 128, "generator": _MLP_GENERATOR, "discriminator": _MLP_DISCRIMINATOR},
-            _GAN_OPT, quick_epochs=15, jit_compile=True,
+            _GAN_OPT, quick_epochs=12, jit_compile=True,
         ),
         Experiment(
             "wgan_mnist", 4, 2, "mnist", "wgan", "MLP WGAN",
@@ -247,7 +251,7 @@ EXPERIMENTS = {
                 "latent_dim": 128, "generator": _MLP_GENERATOR,
                 "critic": {**_MLP_DISCRIMINATOR, "dropout": 0.3}, **_WGAN_CLIP,
             },
-            _WGAN_OPT, quick_epochs=40,
+            _WGAN_OPT, quick_epochs=30,
         ),
         Experiment(
             "dcwgan_mnist", 5, 2, "mnist", "wgan", "DC-WGAN (sigmoid critic, as in the report)",
@@ -260,7 +264,7 @@ EXPERIMENTS = {
                 "critic": {"type": "conv_discriminator", "filters": [64, 128], "kernel_size": 5},
                 "critic_sigmoid": True, **_WGAN_CLIP,
             },
-            _WGAN_OPT, quick_epochs=6,
+            _WGAN_OPT, quick_epochs=4,
         ),
         Experiment(
             "convvae_cifar10", 6, 3, "cifar10", "vae", "convolutional VAE, z=512",
@@ -273,7 +277,7 @@ EXPERIMENTS = {
                 },
                 "reconstruction": "mse",
             },
-            {"optimizer": _adam(1e-3)}, quick_epochs=10,
+            {"optimizer": _adam(1e-3)}, quick_epochs=8,
         ),
         Experiment(
             "vae_cifar10", 7, 3, "cifar10", "vae", "MLP VAE, z=512",
@@ -283,19 +287,19 @@ EXPERIMENTS = {
                 "decoder": {"type": "mlp_decoder", "units": [512, 1024]},
                 "reconstruction": "mse",
             },
-            {"optimizer": _adam(1e-3)}, quick_epochs=25,
+            {"optimizer": _adam(1e-3)}, quick_epochs=20,
         ),
         Experiment(
             "dcgan_cifar10", 8, 4, "cifar10", "gan", "DCGAN",
             {"latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
              "discriminator": _DC_CIFAR_DISCRIMINATOR},
-            _GAN_OPT, quick_epochs=6,
+            _GAN_OPT, quick_epochs=5,
         ),
         Experiment(
             "dcwgan_cifar10", 9, 4, "cifar10", "wgan", "DC-WGAN (linear critic)",
             {"latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
              "critic": _DC_CIFAR_DISCRIMINATOR, **_WGAN_CLIP},
-            _WGAN_OPT, quick_epochs=5, jit_compile=True,
+            _WGAN_OPT, quick_epochs=4, jit_compile=True,
         ),
     ]
 }  # fmt: skip

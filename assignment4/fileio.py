@@ -67,7 +67,9 @@ def read_json(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise RunError(f"{path} does not exist") from None
     except (OSError, ValueError) as e:
-        raise RunError(f"{path} could not be read as JSON ({e}); run the experiment again") from None
+        raise RunError(
+            f"{path} could not be read as JSON ({e}); run the experiment again"
+        ) from None
     if not isinstance(data, dict):
         raise RunError(f"{path} should hold a JSON object, found {type(data).__name__}")
     return data

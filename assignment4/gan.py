@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import keras
 import tensorflow as tf
@@ -42,7 +43,7 @@ class GAN(GenerativeModel):
         discriminator: network spec dict.
     """
 
-    optimizer_defaults = {
+    optimizer_defaults: ClassVar[dict] = {
         "d_optimizer": lambda: keras.optimizers.Adam(2e-4, beta_1=0.5),
         "g_optimizer": lambda: keras.optimizers.Adam(2e-4, beta_1=0.5),
     }

@@ -98,7 +98,7 @@ def fixed_noise(latent_dim: int, seed: int, n: int = SAMPLE_GRID[0] * SAMPLE_GRI
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 # --- callbacks ----------------------------------------------------------------------------
@@ -223,8 +223,10 @@ def run_experiment(
     previous = read_json(info_path) if info_path.exists() else None
     if previous and previous.get("status") == "complete":
         if previous.get("epochs_planned") == n_epochs and (folder / "model.keras").exists():
-            log(f"{exp.id} ({prof.name}) is already complete: {folder}. "
-                "Pass --restart (restart=True) to train it again.")
+            log(
+                f"{exp.id} ({prof.name}) is already complete: {folder}. "
+                "Pass --restart (restart=True) to train it again."
+            )
             return folder
         shutil.rmtree(folder)  # finished with other settings: start over
         previous = None
@@ -279,8 +281,9 @@ def run_experiment(
     callbacks = [
         NaNGuard(),  # first: a NaN epoch must not reach the history or the backup
         recorder,  # before the backup: an epoch recorded but not backed up is redone
-        SampleGrid(folder / "samples", fixed_noise(exp.latent_dim, seed), prof.sample_every,
-                   n_epochs),
+        SampleGrid(
+            folder / "samples", fixed_noise(exp.latent_dim, seed), prof.sample_every, n_epochs
+        ),
         keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
     ]
     try:

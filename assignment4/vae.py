@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -107,7 +109,7 @@ class VAE(GenerativeModel):
     def test_step(self, data):
         return self.update_trackers(self.compute_losses(data, training=False))
 
-    optimizer_defaults = {"optimizer": lambda: keras.optimizers.Adam(1e-3)}
+    optimizer_defaults: ClassVar[dict] = {"optimizer": lambda: keras.optimizers.Adam(1e-3)}
 
     def optimized_variables(self, name: str) -> list:
         return self.trainable_variables

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -54,7 +56,7 @@ class WGAN(GenerativeModel):
         critic_sigmoid: apply a sigmoid to the critic's output (the report's DC-WGAN on MNIST).
     """
 
-    optimizer_defaults = {
+    optimizer_defaults: ClassVar[dict] = {
         "critic_optimizer": lambda: keras.optimizers.RMSprop(5e-5),
         "g_optimizer": lambda: keras.optimizers.RMSprop(5e-5),
     }

@@ -16,9 +16,9 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from assignment4 import experiments  # noqa: E402
+from assignment4 import experiments
 
 REPLICAS = 2
 PER_REPLICA = 16  # images per replica per (critic) step
