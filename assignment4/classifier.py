@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from assignment4 import data
+from assignment4 import data, fileio
 from assignment4.errors import ConfigError, RunError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -64,7 +63,7 @@ class ClassifierSpec:
 SPECS = {
     "mnist": ClassifierSpec(widths=(32, 64), convs_per_block=2, epochs=3),
     "cifar10": ClassifierSpec(
-        widths=(32, 64, 128), convs_per_block=2, epochs=20, augment=True, dropout=0.2
+        widths=(32, 64, 128), convs_per_block=2, epochs=18, augment=True, dropout=0.2
     ),
 }
 
@@ -251,30 +250,15 @@ def train(
 
 
 def _save_weights_atomic(model, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Keras insists on the .weights.h5 suffix, so the temporary name keeps it.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".weights.h5")
-    os.close(fd)
-    try:
+    with fileio.atomic_path(path, suffix=".weights.h5") as tmp:
         model.save_weights(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _update_record(path: Path, dataset_name: str, record: dict) -> None:
-    records = json.loads(path.read_text()) if path.exists() else {}
+    records = fileio.read_json(path) if path.exists() else {}
     records[dataset_name] = record
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(records, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fileio.write_json(records, path)
 
 
 def load_record(weights_dir: str | os.PathLike | None = None) -> dict:

@@ -7,7 +7,6 @@ one copy of the data set, not four.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from assignment4.errors import DatasetError
+from assignment4.fileio import atomic_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
@@ -182,16 +182,9 @@ def _download(ds: DatasetSpec, folder: Path) -> dict[str, np.ndarray]:
 
 
 def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the npz next to its final name, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the npz beside its final name, then rename: readers never see half a file."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
 
 
 # --- tf.data pipelines -------------------------------------------------------------------

@@ -124,18 +124,10 @@ PANELS: dict[str, dict[str, tuple[str, str, list[tuple[str, str, str]]]]] = {
 # ----------------------------------------------------------------------------- files
 
 
-def readable(path: str | os.PathLike) -> None:
-    """Give a file made by mkstemp (mode 0600) the usual 0644-under-umask permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Save `fig` as PNG atomically, then release it if pyplot manages it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-        readable(tmp)
     if "matplotlib.pyplot" in sys.modules:  # a figure made with pyplot stays open otherwise
         sys.modules["matplotlib.pyplot"].close(fig)
     return Path(path)
@@ -293,7 +285,6 @@ def save_png(array: np.ndarray, path: str | os.PathLike) -> Path:
         array = array[..., 0]
     with atomic_path(path) as tmp:
         Image.fromarray(array).save(tmp, format="PNG")
-        readable(tmp)
     return Path(path)
 
 

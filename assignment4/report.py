@@ -788,5 +788,4 @@ def build_report(
     path = report_dir / "report.md"
     with fileio.atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-        plots.readable(tmp)
     return path
