@@ -22,6 +22,8 @@ def cmd_data(args) -> None:
     from assignment4 import data
 
     for name in args.names:
+        data.spec(name)  # an unknown name fails before any loading
+    for name in args.names:
         s = data.summary(name, args.data_dir)
         print(f"{name}: {s['path']}")
         print(
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "or <repo>/data)")  # fmt: skip
 
     sp = add("data", cmd_data, "find, check and describe the data sets")
-    sp.add_argument("names", nargs="*", default=["mnist", "cifar10"], choices=["mnist", "cifar10"])
+    sp.add_argument("names", nargs="*", default=["mnist", "cifar10"], help="mnist, cifar10")
     sp.add_argument("--preview", metavar="FILE", help="write a PNG grid of sample images")
     common(sp, runs=False, profile=False)
 

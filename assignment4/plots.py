@@ -425,3 +425,29 @@ def manifold_grid(
         ax.set_title(title)
         fig.tight_layout()
     return fig
+
+
+def class_examples(x: np.ndarray, y: np.ndarray, per_class: int = 2) -> np.ndarray:
+    """The first `per_class` images of each class, ordered so each grid column is one class."""
+    labels = np.asarray(y).ravel()
+    picks = [np.flatnonzero(labels == c)[:per_class] for c in range(10)]
+    return np.stack([x[picks[c][i]] for i in range(per_class) for c in range(10)])
+
+
+def data_preview(names: Sequence[str], data_dir: str | os.PathLike | None = None) -> Figure:
+    """A glance at the data sets: two test images of every class (one class per column)."""
+    from assignment4 import data
+
+    rows = []
+    for name in names:
+        _, (x_test, y_test) = data.load(name, data_dir)
+        label = f"{DATASET_NAMES.get(name, name)}\n" + ", ".join(data.CLASS_NAMES[name][:3]) + "…"
+        rows.append((label, class_examples(x_test, y_test)))
+    return sample_table(rows, "Test images, one class per column", cols=10, lines=2)
+
+
+def save_data_preview(
+    names: Sequence[str], path: str | os.PathLike, data_dir: str | os.PathLike | None = None
+) -> Path:
+    """Write `data_preview(names)` as a PNG (the CLI's `data --preview FILE`)."""
+    return save_figure(data_preview(names, data_dir), path)
