@@ -264,7 +264,7 @@ EXPERIMENTS = {
                 "critic": {"type": "conv_discriminator", "filters": [64, 128], "kernel_size": 5},
                 "critic_sigmoid": True, **_WGAN_CLIP,
             },
-            _WGAN_OPT, quick_epochs=4,
+            _WGAN_OPT, quick_epochs=8,
         ),
         Experiment(
             "convvae_cifar10", 6, 3, "cifar10", "vae", "convolutional VAE, z=512",
