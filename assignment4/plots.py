@@ -451,3 +451,37 @@ def save_data_preview(
 ) -> Path:
     """Write `data_preview(names)` as a PNG (the CLI's `data --preview FILE`)."""
     return save_figure(data_preview(names, data_dir), path)
+
+
+def latent_map_paths(exp: Any, out_dir: str | os.PathLike) -> list[Path]:
+    """`fig<N>_latent_scatter.png` and `fig<N>_manifold.png` of a 2-D VAE."""
+    return [
+        Path(out_dir) / f"fig{exp.figure}_{kind}.png" for kind in ("latent_scatter", "manifold")
+    ]
+
+
+def latent_maps(model: Any, dataset: str, n_points: int = 5000, n_grid: int = 20) -> list[Figure]:
+    """For a VAE with a 2-D latent space: the test set's latent means coloured by class, and
+    the images decoded over the latent plane at normal quantiles.
+    """
+    from assignment4 import data
+
+    if getattr(model, "latent_dim", None) != 2:
+        raise ValueError(f"latent maps need a 2-D latent space, got {model.latent_dim}")
+    _, (x_test, y_test) = data.load(dataset)
+    means, _ = model.encode(data.scale_images(x_test[:n_points], "unit"))
+    scatter = latent_scatter(
+        np.asarray(means), y_test[:n_points], f"{DATASET_NAMES.get(dataset, dataset)} test set "
+        f"({n_points} images): latent means q(z|x)", class_names=data.CLASS_NAMES[dataset],
+    )  # fmt: skip
+    decoded = model.generate(latent_grid_points(n_grid))
+    manifold = manifold_grid(decoded, n_grid, "Images decoded over the 2-D latent plane")
+    return [scatter, manifold]
+
+
+def save_latent_maps(exp: Any, model: Any, out_dir: str | os.PathLike) -> list[Path]:
+    """Write the two `latent_maps` figures of a 2-D VAE into out_dir."""
+    return [
+        save_figure(fig, path)
+        for fig, path in zip(latent_maps(model, exp.dataset), latent_map_paths(exp, out_dir))
+    ]

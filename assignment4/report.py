@@ -182,14 +182,18 @@ def _run_command(exp_id: str, profile: str, runs: str | os.PathLike, verb: str =
 # ----------------------------------------------------------------------------- figures
 
 
-def sample_model(model_path: Path, n: int) -> np.ndarray:
-    """n uint8 samples from a saved model (loads Keras; registers the model classes first)."""
+def load_model(model_path: Path):
+    """A saved model (loads Keras; registers the model classes first)."""
     import keras
 
     from assignment4 import experiments  # noqa: F401  (registers the classes for loading)
 
-    model = keras.saving.load_model(model_path)
-    return np.asarray(model.sample(n))
+    return keras.saving.load_model(model_path)
+
+
+def sample_model(model_path: Path, n: int) -> np.ndarray:
+    """n uint8 samples from a saved model."""
+    return np.asarray(load_model(model_path).sample(n))
 
 
 def real_images(dataset: str, n: int) -> np.ndarray:
@@ -266,6 +270,12 @@ def _build(infos: Sequence[RunInfo], profile: str, figures_dir: Path, tables: bo
             built.figures[info.exp.id] = plots.save_figures(info.exp, info.run_dir, figures_dir)
         except RunError as e:
             built.problems[info.exp.id] = str(e)
+        model_path = info.run_dir / "model.keras"
+        if tables and getattr(info.exp, "latent_dim", None) == 2 and model_path.exists():
+            model = load_model(model_path)
+            built.figures.setdefault(info.exp.id, []).extend(
+                plots.save_latent_maps(info.exp, model, figures_dir)
+            )
     if tables:
         for number, members in _tables(infos).items():
             built.tables[number] = _build_table(number, members, profile, figures_dir)
@@ -467,6 +477,12 @@ PANEL_WHAT = {
 }
 
 
+LATENT_MAP_WHAT = {
+    "latent_scatter": "the test set's latent means, coloured by digit",
+    "manifold": "digits decoded over the 2-D latent plane (normal quantiles)",
+}
+
+
 def _experiment_section(
     info: RunInfo, built: Built | None, figures_dir: Path, report_dir: Path, profile: str, runs
 ) -> list[str]:
@@ -488,11 +504,21 @@ def _experiment_section(
     if built is not None:
         paths = built.figures.get(exp.id, [])
     else:
-        paths = [p for p in plots.figure_paths(exp, figures_dir) if p.exists()]
+        candidates = plots.figure_paths(exp, figures_dir) + plots.latent_map_paths(exp, figures_dir)
+        paths = [p for p in candidates if p.exists()]
     if built is not None and exp.id in built.problems:
         lines += [f"The figures could not be drawn: {built.problems[exp.id]}", ""]
     for path in paths:
         panel = path.name[len(f"fig{exp.figure}")]
+        if panel not in "ab":  # the latent maps of a 2-D VAE
+            what = LATENT_MAP_WHAT[path.stem.split("_", 1)[1]]
+            lines += [
+                f"![Figure {exp.figure}: {what}]({_link(path, report_dir)})",
+                "",
+                f"*Figure {exp.figure}, latent maps: {what}. {_provenance_caption(info)}.*",
+                "",
+            ]
+            continue
         what = PANEL_WHAT.get(exp.family, {}).get(panel, "")
         lines += [
             f"![Figure {exp.figure}{panel}: {exp.title}, {what}]({_link(path, report_dir)})",
