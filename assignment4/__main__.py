@@ -58,6 +58,13 @@ def cmd_list(args) -> None:
     )
 
 
+def cmd_status(args) -> None:
+    from assignment4 import experiments, training
+
+    prof = experiments.profile(args.profile).name
+    print(training.format_status(training.status(prof, args.runs)))
+
+
 def cmd_run(args) -> None:
     from assignment4 import experiments, training
 
@@ -160,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
     sp.add_argument("--restart", action="store_true", help="discard an existing run and start over")
+
+    sp = add("status", cmd_status, "what the runs of a profile hold: epochs, time, memory, losses")
+    common(sp)
 
     sp = add("sample", cmd_sample, "write generated images of a finished run as a uint8 .npy")
     sp.add_argument("id")

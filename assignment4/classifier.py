@@ -282,7 +282,7 @@ def load_classifier(dataset_name: str):
         if not path.exists():
             raise RunError(
                 f"The {dataset_name} classifier's weights {path} are missing. Train them with "
-                f"`python -m assignment4 train-classifiers --dataset {dataset_name}`."
+                f"`python -m assignment4 train-classifiers --datasets {dataset_name}`."
             )
         model = build(dataset_name)
         model.load_weights(path)
@@ -307,24 +307,28 @@ def feature_and_probability_model(dataset_name: str):
 
 
 def main_train(argv: list[str] | None = None) -> list[dict]:
-    """Command-line entry: `train-classifiers [--dataset mnist|cifar10] [--epochs N] ...`."""
+    """Command-line entry, as `python -m assignment4.classifier [--datasets mnist cifar10] ...`.
+
+    `python -m assignment4 train-classifiers` takes the same `--datasets`, `--epochs`, `--seed`.
+    """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m assignment4 train-classifiers")
-    parser.add_argument("--dataset", choices=[*SPECS, "all"], default="all")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = argparse.ArgumentParser(
+        prog="python -m assignment4.classifier", description="Retrain the evaluation classifiers."
+    )
+    parser.add_argument("--datasets", nargs="+", choices=list(SPECS), default=list(SPECS))
+    parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default=None)
+    parser.add_argument("--out-dir", default=None, help="default: the package's weights/")
     parser.add_argument(
         "--precision", choices=["mixed_bfloat16", "float32"], default="mixed_bfloat16"
     )
-    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="train on the first N images")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
     args = parser.parse_args(argv)
-    names = list(SPECS) if args.dataset == "all" else [args.dataset]
     return [
         train(n, args.epochs, args.seed, args.out_dir, args.precision, args.limit, args.verbose)
-        for n in names
+        for n in args.datasets
     ]
 
 

@@ -385,3 +385,55 @@ def sample_run(
     with atomic_path(out, suffix=".npy") as tmp:
         np.save(tmp, images)
     return out
+
+
+# --- what the runs hold ---------------------------------------------------------------------
+
+HEADLINE = {"vae": "loss", "gan": "d_loss", "wgan": "em_estimate"}
+
+
+def status(profile: str, runs: str | os.PathLike = "runs") -> list[dict]:
+    """One row per experiment: state, epochs, parameters, wall time, peak memory, and the
+    headline metric after the first and the last finished epoch.
+    """
+    from assignment4 import experiments
+
+    rows = []
+    for exp in experiments.EXPERIMENTS.values():
+        folder = run_dir(exp.id, profile, runs)
+        row = {"id": exp.id, "state": "not run"}
+        if (folder / "run.json").exists():
+            info = read_json(folder / "run.json")
+            history = (
+                read_json(folder / "history.json") if (folder / "history.json").exists() else {}
+            )
+            values = history.get(HEADLINE[exp.family], [])
+            row.update(
+                state=info.get("status", "?"),
+                epochs=f"{info.get('epochs', 0)}/{info.get('epochs_planned', '?')}",
+                parameters=info.get("parameters"),
+                wall_time_s=info.get("wall_time_s"),
+                peak_rss_mb=info.get("peak_rss_mb"),
+                metric=HEADLINE[exp.family],
+                first=values[0] if values else None,
+                last=values[-1] if values else None,
+            )
+        rows.append(row)
+    return rows
+
+
+def format_status(rows: list[dict]) -> str:
+    """`status` rows as a plain-text table."""
+    cols = ["id", "state", "epochs", "parameters", "wall_time_s", "peak_rss_mb", "metric",
+            "first", "last"]  # fmt: skip
+
+    def cell(v):
+        if v is None:
+            return "-"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    table = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(len(cols))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
