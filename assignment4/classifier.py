@@ -116,6 +116,18 @@ def build(dataset_name: str, spec: ClassifierSpec | None = None):
     return keras.Model(inputs, outputs, name=f"{dataset_name}_classifier")
 
 
+def _build_with_policy(dataset_name: str, policy: str, spec: ClassifierSpec | None = None):
+    """`build` under the dtype policy `policy`, whatever the process-wide policy is."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        return build(dataset_name, spec)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def _augmenter(seed: int):
     """Random horizontal flips and shifts of up to 4 pixels, for CIFAR-10's training images."""
     import keras
@@ -188,12 +200,7 @@ def train(
     train_ds = _train_pipeline(x_train, y_train, spec, seed)
     steps = epochs * math.ceil(len(x_train) / spec.batch_size)
 
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)  # only while the training model is built
-    try:
-        model = build(dataset_name, spec)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    model = _build_with_policy(dataset_name, precision, spec)
     warmup = int(spec.warmup_fraction * steps)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=spec.learning_rate / 10,
@@ -217,7 +224,7 @@ def train(
     wall = time.perf_counter() - start
 
     # Evaluate in float32, exactly as `load_classifier` will use the weights.
-    final = build(dataset_name, spec)
+    final = _build_with_policy(dataset_name, "float32", spec)
     final.set_weights(model.get_weights())
     test_accuracy = accuracy(final, x_test, y_test)
     path = weights_path(dataset_name, out)
@@ -284,7 +291,7 @@ def load_classifier(dataset_name: str):
                 f"The {dataset_name} classifier's weights {path} are missing. Train them with "
                 f"`python -m assignment4 train-classifiers --datasets {dataset_name}`."
             )
-        model = build(dataset_name)
+        model = _build_with_policy(dataset_name, "float32")
         model.load_weights(path)
         _CACHE[dataset_name] = model
     return _CACHE[dataset_name]

@@ -1,0 +1,242 @@
+"""The sample-quality metrics: closed forms, unbiasedness, limits, and their plumbing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assignment4 import evaluation
+from assignment4.errors import RunError
+
+# --- Fréchet distance ------------------------------------------------------------------------
+
+
+def _closed_form_diagonal(mu1, var1, mu2, var2) -> float:
+    """FD of two Gaussians with diagonal covariances, worked out by hand:
+    |mu1 - mu2|^2 + sum(var1 + var2 - 2 sqrt(var1 var2)) = |mu1 - mu2|^2 + sum((sd1 - sd2)^2).
+    """
+    return float(np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(var1) - np.sqrt(var2)) ** 2))
+
+
+def test_frechet_distance_of_identical_features_is_zero():
+    a = np.random.default_rng(0).standard_normal((2000, 16)) * 3 + 1
+    # Tolerance: round-off of an eigen-decomposition of a 16x16 float64 matrix of trace ~150.
+    assert evaluation.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    assert evaluation.frechet_distance(a, a.copy()) >= 0.0
+
+
+def test_frechet_distance_from_moments_matches_the_closed_form_exactly():
+    mu1, var1 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 4.0, 0.25])
+    mu2, var2 = np.array([1.0, 1.0, 0.0]), np.array([9.0, 1.0, 0.25])
+    # By hand: |mu1-mu2|^2 = 1 + 0 + 4 = 5; sum (sd1-sd2)^2 = (1-3)^2 + (2-1)^2 + 0 = 5.
+    expected = _closed_form_diagonal(mu1, var1, mu2, var2)
+    assert expected == 10.0
+    got = evaluation.frechet_distance_from_moments(mu1, np.diag(var1), mu2, np.diag(var2))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_frechet_distance_from_moments_is_rotation_invariant_for_full_covariances():
+    rng = np.random.default_rng(1)
+    mu1, var1 = rng.normal(size=6), rng.uniform(0.1, 3.0, 6)
+    mu2, var2 = rng.normal(size=6), rng.uniform(0.1, 3.0, 6)
+    q, _ = np.linalg.qr(
+        rng.normal(size=(6, 6))
+    )  # a random rotation: covariances no longer diagonal
+    got = evaluation.frechet_distance_from_moments(
+        q @ mu1, q @ np.diag(var1) @ q.T, q @ mu2, q @ np.diag(var2) @ q.T
+    )
+    assert got == pytest.approx(_closed_form_diagonal(mu1, var1, mu2, var2), rel=1e-9)
+
+
+def test_frechet_distance_survives_singular_covariances():
+    rng = np.random.default_rng(2)
+    a = np.zeros((500, 8))
+    a[:, :3] = rng.normal(size=(500, 3))  # rank 3 of 8: sqrtm-based code returns NaN or complex
+    b = a + 1.0
+    d = evaluation.frechet_distance(a, b)
+    assert np.isfinite(d)
+    assert d == pytest.approx(8.0, rel=1e-9)  # a pure shift by 1 in 8 dimensions
+
+
+def test_frechet_distance_of_large_gaussian_samples_is_close_to_the_closed_form():
+    rng = np.random.default_rng(3)
+    d, n = 8, 100_000
+    mu1, var1 = np.zeros(d), np.linspace(0.5, 2.0, d)
+    mu2, var2 = np.full(d, 0.5), np.linspace(2.0, 0.5, d)
+    a = mu1 + rng.standard_normal((n, d)) * np.sqrt(var1)
+    b = mu2 + rng.standard_normal((n, d)) * np.sqrt(var2)
+    expected = _closed_form_diagonal(mu1, var1, mu2, var2)  # = 2 + 1.19... = 3.19...
+    # Sampling error of the moments at n = 1e5 is ~1e-2 here; 2% leaves room, 10% would not
+    # catch a missing factor or a dropped trace term.
+    assert evaluation.frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
+
+
+def test_frechet_distance_rejects_mismatched_widths():
+    with pytest.raises(ValueError, match="widths"):
+        evaluation.frechet_distance(np.zeros((10, 3)), np.zeros((10, 4)))
+
+
+# --- KID --------------------------------------------------------------------------------------
+
+
+def test_mmd2_unbiased_matches_the_definition_term_by_term():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(7, 3)), rng.normal(size=(5, 3)) + 0.5
+
+    def k(a, b):
+        return (a @ b / 3 + 1) ** 3
+
+    xx = sum(k(x[i], x[j]) for i in range(7) for j in range(7) if i != j) / (7 * 6)
+    yy = sum(k(y[i], y[j]) for i in range(5) for j in range(5) if i != j) / (5 * 4)
+    xy = sum(k(x[i], y[j]) for i in range(7) for j in range(5)) / (7 * 5)
+    assert evaluation.mmd2_unbiased(x, y) == pytest.approx(xx + yy - 2 * xy, rel=1e-12)
+
+
+def test_kid_of_identical_feature_sets_is_about_zero():
+    a = np.random.default_rng(5).standard_normal((1000, 16))
+    shifted = evaluation.kid(a, a + 0.5, subsets=20, subset_size=500)
+    same = evaluation.kid(a, a, subsets=20, subset_size=500)
+    # Subsets drawn from one pool share points, which biases the value slightly negative
+    # (about -0.016 here); 3% of the value for a 0.5 shift (~1.0) is the tolerance.
+    assert abs(same) < 0.03 * shifted
+    assert shifted > 0.5
+
+
+def test_kid_is_unbiased_for_two_samples_of_one_distribution_and_positive_when_shifted():
+    rng = np.random.default_rng(6)
+    trials = 200
+    same = np.array(
+        [
+            evaluation.kid(rng.normal(size=(200, 8)), rng.normal(size=(200, 8)), subsets=1)
+            for _ in range(trials)
+        ]
+    )
+    stderr = same.std() / np.sqrt(trials)
+    # Unbiased: the mean over trials is 0 within 4 standard errors, though single values
+    # are often negative (a biased MMD^2 would be positive every time).
+    assert abs(same.mean()) < 4 * stderr
+    assert (same < 0).any()
+    shifted = np.array(
+        [
+            evaluation.kid(rng.normal(size=(200, 8)), rng.normal(size=(200, 8)) + 0.3, subsets=1)
+            for _ in range(50)
+        ]
+    )
+    assert shifted.mean() > 20 * stderr
+    assert shifted.mean() > 10 * shifted.std() / np.sqrt(50)
+
+
+def test_kid_returns_std_and_is_reproducible():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(300, 4)), rng.normal(size=(400, 4)) + 0.2
+    mean, std = evaluation.kid(a, b, subsets=20, subset_size=100, return_std=True)
+    assert std > 0
+    assert mean == evaluation.kid(a, b, subsets=20, subset_size=100)
+
+
+# --- classifier Inception Score ----------------------------------------------------------------
+
+
+def test_inception_score_of_confident_balanced_predictions_is_the_number_of_classes():
+    probs = np.eye(10)[np.arange(1000) % 10]
+    assert evaluation.classifier_inception_score(probs) == pytest.approx(10.0, rel=1e-9)
+
+
+def test_inception_score_of_identical_predictions_is_one():
+    p = np.random.default_rng(8).dirichlet(np.ones(10))
+    assert evaluation.classifier_inception_score(np.tile(p, (1000, 1))) == pytest.approx(1.0)
+    # Confident but always the same class: still 1 (no diversity).
+    assert evaluation.classifier_inception_score(np.eye(10)[np.zeros(1000, int)]) == pytest.approx(
+        1.0
+    )
+
+
+def test_inception_score_of_uniform_predictions_is_one_and_mixed_is_between():
+    assert evaluation.classifier_inception_score(np.full((100, 10), 0.1)) == pytest.approx(1.0)
+    probs = np.random.default_rng(9).dirichlet(np.full(10, 0.3), size=1000)
+    score, std = evaluation.classifier_inception_score(probs, return_std=True)
+    assert 1.0 < score < 10.0
+    assert std > 0
+
+
+# --- plumbing --------------------------------------------------------------------------------
+
+
+def test_features_rejects_images_that_are_not_uint8_in_the_data_set_layout():
+    with pytest.raises(ValueError, match="uint8"):
+        evaluation.features("mnist", np.zeros((4, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"\(n, 28, 28\)"):
+        evaluation.features("mnist", np.zeros((4, 32, 32, 3), np.uint8))
+
+
+def test_sample_metrics_on_mnist_real_images_match_the_floor_and_noise_is_far(tmp_path):
+    from assignment4 import data
+
+    (x_train, _), _ = data.load("mnist")
+    n = 300  # small, so that the KID subsets (n x n kernels) stay fast
+    # Another random draw than the floor's, from the same distribution.
+    real = x_train[np.random.default_rng(1).choice(len(x_train), n, replace=False)]
+    noise = np.random.default_rng(10).integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    m_real = evaluation.sample_metrics("mnist", real, cache_dir=tmp_path)
+    m_noise = evaluation.sample_metrics("mnist", noise, cache_dir=tmp_path)
+    assert set(evaluation.METRIC_KEYS) <= set(m_real)
+    assert m_real["n_samples"] == n
+    assert m_real["classifier_test_accuracy"] >= 0.99
+    # Real images land near the real-vs-real floor (five draws of 300 gave 0.5-1.4x of it);
+    # uniform noise lands orders of magnitude beyond it.
+    assert m_real["fd"] < 3 * m_real["fd_real"]
+    assert m_noise["fd"] > 100 * m_noise["fd_real"]
+    assert m_noise["kid"] > 100 * abs(m_noise["kid_real"])
+    assert m_real["classifier_is"] > 7.0
+    assert m_noise["classifier_is"] < 2.0
+    # The floor went to the disk cache, keyed by data set, n, seed and weights hash.
+    cached = json.loads((tmp_path / evaluation.REAL_FLOOR_FILE).read_text())
+    (key,) = cached
+    assert key.startswith(f"mnist/n={n}/seed=0/weights=")
+    assert cached[key]["fd_real"] == pytest.approx(m_real["fd_real"])
+
+
+def test_real_floor_reads_its_disk_cache(tmp_path):
+    evaluation._REAL_FLOOR.clear()
+    first = evaluation.real_floor("mnist", 200, cache_dir=tmp_path)
+    path = tmp_path / evaluation.REAL_FLOOR_FILE
+    stored = json.loads(path.read_text())
+    (key,) = stored
+    stored[key]["fd_real"] = -1.0  # a marker: only a cache hit can return it
+    path.write_text(json.dumps(stored))
+    evaluation._REAL_FLOOR.clear()
+    assert evaluation.real_floor("mnist", 200, cache_dir=tmp_path)["fd_real"] == -1.0
+    assert first["fd_real"] > 0
+    evaluation._REAL_FLOOR.clear()
+
+
+def test_evaluate_run_without_a_run_names_the_path_and_the_command(tmp_path):
+    with pytest.raises(RunError) as info:
+        evaluation.evaluate_run("vae_mnist_z2", "smoke", runs=tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "vae_mnist_z2" / "smoke") in message
+    assert "python -m assignment4 run vae_mnist_z2 --profile smoke" in message
+    (tmp_path / "vae_mnist_z2" / "smoke").mkdir(parents=True)
+    with pytest.raises(RunError, match="model.keras"):
+        evaluation.evaluate_run("vae_mnist_z2", "smoke", runs=tmp_path)
+
+
+def test_format_metrics_table_says_these_are_not_inception_numbers():
+    rows = [
+        {
+            "id": "vae_mnist_z2",
+            "fd": 12.3456,
+            "kid": 0.01234,
+            "n_samples": 10000,
+            "test_elbo": -140.2,
+        },
+        {"id": "gan_mnist", "fd": 3.2, "fd_real": 0.5},
+    ]
+    table = evaluation.format_metrics_table(rows)
+    lines = table.splitlines()
+    assert "NOT Inception" in lines[0]
+    assert len(lines) == 5  # title, header, rule, two rows
+    assert "vae_mnist_z2" in lines[3] and "12.35" in lines[3] and "-140.20" in lines[3]
+    assert "gan_mnist" in lines[4] and " - " in lines[4]  # missing values print as '-'
