@@ -82,19 +82,197 @@ ABOUT = {
 }
 
 
+# ----------------------------------------------------------------------------- templates
+# Cell sources, written as they appear in the notebooks. `$NAME` marks a substitution.
+
+PARAMETERS = """
+$STDLIB
+from pathlib import Path
+
+$IMPORTS
+
+# Parameters, from the environment: e.g. `ASSIGNMENT4_PROFILE=quick jupyter lab`.
+PROFILE = os.environ.get("ASSIGNMENT4_PROFILE", "full")  # full | quick | smoke
+REPO = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+RUNS = REPO / os.environ.get("ASSIGNMENT4_RUNS", "runs")  # relative to the repository
+FIGURES = REPO / os.environ.get("ASSIGNMENT4_FIGURES", "figures")
+$NAMES
+"""
+
+EXPERIMENT_NAMES = """
+EXP_ID = "$EXP_ID"
+N_EVAL = 200 if PROFILE == "smoke" else 10_000  # generated images the metrics cell scores
+
+exp = experiments.get(EXP_ID)
+print(f"{EXP_ID}: profile {PROFILE!r}, {exp.epochs(PROFILE)} epochs; runs: {RUNS}")
+print(f"devices: {training.devices()}")  # starts TensorFlow's runtime here, with its logs
+"""
+
+ARCHITECTURE = """
+# NBVAL_CHECK_OUTPUT
+keras.utils.clear_session()  # fresh layer-name counters: the same table on every run
+model = exp.build()
+for network in ($NETWORKS):
+    trainable = sum(math.prod(w.shape) for w in network.trainable_weights)
+    print(f"{network.name}: {network.count_params():,} parameters ({trainable:,} trainable)")
+    for layer in network.layers:
+        name, kind, shape = layer.name, type(layer).__name__, str(layer.output.shape)
+        print(f"  {name:<14} {kind:<19} {shape:<20} {layer.count_params():>10,}")
+print(f"{exp.id}: {model.count_params():,} parameters in all")
+"""
+
+TRAIN = """
+# NBVAL_IGNORE_OUTPUT
+run_dir = experiments.run(EXP_ID, profile=PROFILE, runs=RUNS)
+"""
+
+CURVES = """
+history = fileio.read_json(run_dir / "history.json")
+provenance = fileio.read_json(run_dir / "run.json")
+display(plots.figure_a(history, exp, provenance), plots.figure_b(history, exp, provenance))
+plots.save_figures(exp, run_dir, FIGURES)
+"""
+
+SAMPLES = """
+model = training.load_run_model(EXP_ID, PROFILE, RUNS)
+plots.sample_table(
+    [(f"{exp.id}\\n{provenance['epochs']} epochs", model.sample(64, seed=0))],
+    f"{exp.title}: 64 samples, profile '{PROFILE}'",
+    cols=8,
+    lines=8,
+)
+"""
+
+PROGRESSION = """
+grids = sorted((run_dir / "samples").glob("epoch_*.png"))
+shown = [grids[round(i)] for i in np.linspace(0, len(grids) - 1, min(4, len(grids)))]
+fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.4), squeeze=False)
+for ax, path in zip(axes[0], shown):
+    ax.imshow(plt.imread(path), cmap="gray", vmin=0, vmax=1)  # PNGs read as [0, 1]
+    ax.set_title(path.stem.replace("_", " "))
+    ax.axis("off")
+"""
+
+LATENT_SCATTER = """
+_, (x_test, y_test) = data.load(exp.dataset)
+mean, _ = model.encode(data.scale_images(x_test, "unit"))
+title = f"{EXP_ID}: test-set latent means, profile '{PROFILE}'"
+fig = plots.latent_scatter(np.asarray(mean), y_test, title=title)
+plots.save_figure(fig, FIGURES / "fig2_latent_scatter.png")
+fig
+"""
+
+MANIFOLD = """
+points = plots.latent_grid_points(20)
+title = f"{EXP_ID}: decoded latent plane, profile '{PROFILE}'"
+fig = plots.manifold_grid(model.generate(points), 20, title=title)
+plots.save_figure(fig, FIGURES / "fig2_manifold.png")
+fig
+"""
+
+METRICS = """
+# NBVAL_IGNORE_OUTPUT
+import importlib.util
+
+if importlib.util.find_spec("assignment4.evaluation") is None:
+    print("assignment4.evaluation is not available: no metrics.")
+else:
+    from assignment4 import evaluation
+    from assignment4.errors import Assignment4Error
+
+    try:
+        metrics = evaluation.evaluate_run(EXP_ID, PROFILE, runs=RUNS, n=N_EVAL)
+        print(evaluation.format_metrics_table([{"id": EXP_ID, **metrics}]))
+    except Assignment4Error as e:  # e.g. the classifier is not trained yet
+        print(f"No metrics: {e}")
+"""
+
+DATA_IMPORTS = """
+import matplotlib.pyplot as plt
+import numpy as np
+
+from assignment4 import data, plots
+
+DATASETS = ("mnist", "cifar10")
+summaries = {name: data.summary(name) for name in DATASETS}
+for s in summaries.values():
+    print(f"{s['name']}: {s['path']}")
+"""
+
+DATA_SHAPES = """
+# NBVAL_CHECK_OUTPUT
+for s in summaries.values():
+    print(f"{s['name']}: train {s['x_train']}, labels {s['y_train']}")
+    print(f"  test {s['x_test']}, labels {s['y_test']}")
+    print(f"  train images per class: {s['train_class_counts']}")
+    print(f"  test images per class:  {s['test_class_counts']}")
+"""
+
+DATA_GRIDS = """
+fig, axes = plt.subplots(1, len(DATASETS), figsize=(12, 6.2))
+for ax, name in zip(axes, DATASETS):
+    (x_train, y_train), _ = data.load(name)
+    y = y_train.ravel()
+    first = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(10)])
+    ax.imshow(plots.image_grid(x_train[first], 10, 10), cmap="gray")
+    h = x_train.shape[1] + 2  # image height plus the grid's gap
+    ax.set_yticks([i * h + h / 2 - 1 for i in range(10)], data.CLASS_NAMES[name])
+    ax.set_xticks([])
+    ax.set_title(f"{name}: {x_train.shape[1]}x{x_train.shape[2]} pixels")
+fig.tight_layout()
+"""
+
+DATA_COUNTS = """
+fig, axes = plt.subplots(1, len(DATASETS), figsize=(12, 3.8))
+for ax, name in zip(axes, DATASETS):
+    s, classes = summaries[name], np.arange(10)
+    ax.bar(classes - 0.2, s["train_class_counts"], width=0.4, label="train")
+    ax.bar(classes + 0.2, s["test_class_counts"], width=0.4, label="test")
+    ax.set_xticks(classes, data.CLASS_NAMES[name], rotation=45)
+    ax.set_ylabel("images")
+    ax.set_title(name)
+    ax.margins(y=0.2)  # room for the legend above the bars
+    ax.legend(ncols=2, loc="upper center")
+fig.tight_layout()
+"""
+
+REPORT_BUILD = """
+# NBVAL_IGNORE_OUTPUT
+paths = report.build_figures(RUNS, PROFILE, FIGURES)
+print(f"Wrote {len(paths)} figures and tables to {FIGURES}")
+report_path = report.build_report(RUNS, PROFILE, FIGURES, REPORT)
+print(f"Report written to {report_path}")
+"""
+
+REPORT_TABLES = """
+for path in paths:
+    if path.name.startswith("table"):
+        display(Image(filename=path))
+"""
+
+REPORT_MARKDOWN = """
+Markdown(report_path.read_text(encoding="utf-8"))
+"""
+
+
 # ----------------------------------------------------------------------------- cells
 
 
-def _src(text: str) -> str:
-    return textwrap.dedent(text).strip("\n")
+def fill(template: str, **values: str) -> str:
+    """The template with each `$NAME` replaced by values[NAME]."""
+    for key, value in values.items():
+        template = template.replace(f"${key}", value)
+    if "$" in template.replace("$ASSIGNMENT4_DATA", ""):
+        raise ValueError(f"unfilled substitution in:\n{template}")
+    return template
 
 
 def md(cell_id: str, text: str):
-    return new_markdown_cell(_src(text), id=cell_id)
+    return new_markdown_cell(textwrap.dedent(text).strip("\n"), id=cell_id)
 
 
 def code(cell_id: str, text: str, tags: tuple[str, ...] = ()):
-    cell = new_code_cell(_src(text), id=cell_id)
+    cell = new_code_cell(text.strip("\n"), id=cell_id)
     if tags:
         cell.metadata["tags"] = list(tags)
     return cell
@@ -106,22 +284,10 @@ def notebook(cells) -> nbformat.NotebookNode:
     return nb
 
 
-def _params(imports: str, names: str) -> str:
+def parameters(imports: str, names: str, stdlib: tuple[str, ...] = ()) -> str:
     """The parameters cell: imports, then the profile and the folders from the environment."""
-    return "\n".join(
-        [
-            "import os",
-            "from pathlib import Path",
-            "",
-            imports,
-            "",
-            "# Parameters: set them in the environment, e.g. `ASSIGNMENT4_PROFILE=quick jupyter lab`.",
-            'PROFILE = os.environ.get("ASSIGNMENT4_PROFILE", "full")  # full | quick | smoke',
-            'REPO = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()',
-            'RUNS = REPO / os.environ.get("ASSIGNMENT4_RUNS", "runs")  # relative to the repository',
-            names,
-        ]
-    )
+    stdlib_lines = "\n".join(sorted(("import os", *stdlib)))
+    return fill(PARAMETERS, STDLIB=stdlib_lines, IMPORTS=imports.strip("\n"), NAMES=names)
 
 
 # ----------------------------------------------------------------------------- 00: data
@@ -141,64 +307,12 @@ def data_notebook() -> nbformat.NotebookNode:
                 `python -m assignment4 data`.
                 """,
             ),
-            code(
-                "imports",
-                """
-                import matplotlib.pyplot as plt
-                import numpy as np
-
-                from assignment4 import data, plots
-
-                DATASETS = ("mnist", "cifar10")
-                summaries = {name: data.summary(name) for name in DATASETS}
-                for s in summaries.values():
-                    print(f"{s['name']}: {s['path']}")
-                """,
-                tags=("parameters",),
-            ),
-            code(
-                "shapes",
-                f"""
-                {CHECK}
-                for s in summaries.values():
-                    print(f"{{s['name']}}: train {{s['x_train']}} labels {{s['y_train']}}; "
-                          f"test {{s['x_test']}} labels {{s['y_test']}}")
-                    print(f"  train images per class: {{s['train_class_counts']}}")
-                    print(f"  test images per class:  {{s['test_class_counts']}}")
-                """,
-            ),
+            code("imports", DATA_IMPORTS, tags=("parameters",)),
+            code("shapes", DATA_SHAPES),
             md("grids-title", "## Ten training images of every class, one class per row"),
-            code(
-                "grids",
-                """
-                fig, axes = plt.subplots(1, len(DATASETS), figsize=(12, 6.2))
-                for ax, name in zip(axes, DATASETS):
-                    (x_train, y_train), _ = data.load(name)
-                    y = y_train.ravel()
-                    first = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(10)])
-                    ax.imshow(plots.image_grid(x_train[first], 10, 10), cmap="gray")
-                    h = x_train.shape[1] + 2  # image height plus the grid's gap
-                    ax.set_yticks([i * h + h / 2 - 1 for i in range(10)], data.CLASS_NAMES[name])
-                    ax.set_xticks([])
-                    ax.set_title(f"{name}: {x_train.shape[1]}x{x_train.shape[2]} pixels")
-                """,
-            ),
+            code("grids", DATA_GRIDS),
             md("counts-title", "## Images per class"),
-            code(
-                "counts",
-                """
-                fig, axes = plt.subplots(1, len(DATASETS), figsize=(12, 3.8))
-                for ax, name in zip(axes, DATASETS):
-                    s, classes = summaries[name], np.arange(10)
-                    ax.bar(classes - 0.2, s["train_class_counts"], width=0.4, label="train")
-                    ax.bar(classes + 0.2, s["test_class_counts"], width=0.4, label="test")
-                    ax.set_xticks(classes, data.CLASS_NAMES[name], rotation=45)
-                    ax.set_ylabel("images")
-                    ax.set_title(name)
-                    ax.legend()
-                fig.tight_layout()
-                """,
-            ),
+            code("counts", DATA_COUNTS),
         ]
     )
 
@@ -217,24 +331,24 @@ def _optimizer_text(exp) -> str:
 def _title_markdown(exp) -> str:
     from assignment4 import plots, report
 
-    panels = plots.PANELS[exp.family]
+    what_a, what_b = (plots.PANELS[exp.family][p][0] for p in ("a", "b"))
     extra = ""
     if "n_critic" in exp.model:
         extra = (
             f" Critic steps per generator step: {exp.model['n_critic']}; weight clipping at "
             f"±{exp.model['clip_value']}."
         )
-    profiles = ", ".join(f"`{p}` {exp.epochs(p)}" for p in ("full", "quick", "smoke"))
     return f"""
         # Figure {exp.figure} and Table {exp.table}: {exp.title} on {plots.dataset_name(exp)}
 
         Experiment `{exp.id}` of the course report. {ABOUT[exp.id]}
 
-        - **Figure {exp.figure}a**: {panels['a'][0]}; **Figure {exp.figure}b**: {panels['b'][0]};
+        - **Figure {exp.figure}a**: {what_a}; **Figure {exp.figure}b**: {what_b};
           one point per epoch.
         - **Table {exp.table}**: samples of the final model (here 64; the table shows one row).
         - Batch {exp.batch_size}, latent size {exp.latent_dim}; {_optimizer_text(exp)}.{extra}
-        - Epochs per profile: {profiles}. Choose with `ASSIGNMENT4_PROFILE` (default `full`).
+        - Profile: `ASSIGNMENT4_PROFILE` = `full` (the report's 200 epochs, the default),
+          `quick` or `smoke`; the parameters cell prints the epochs it trains.
 
         **The report observed:** {report.REPORT_OBSERVED.get(exp.id, "")}
 
@@ -244,102 +358,45 @@ def _title_markdown(exp) -> str:
 
 
 def experiment_notebook(exp) -> nbformat.NotebookNode:
+    latent_map = exp.family == "vae" and exp.latent_dim == 2
+    modules = "data, experiments" if latent_map else "experiments"
+    imports = f"""
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+
+from assignment4 import {modules}, fileio, plots, training
+"""
     networks = ", ".join(f"model.{n}" for n in NETWORKS[exp.family])
-    is_latent_map = exp.family == "vae" and exp.latent_dim == 2
-    imports = (
-        "import math\n\n"
-        "import keras\n"
-        "import matplotlib.pyplot as plt\n"
-        "import numpy as np\n"
-        "from IPython.display import display\n\n"
-        f"from assignment4 import {'data, ' if is_latent_map else ''}"
-        "experiments, fileio, plots, training"
-    )
-    names = (
-        'FIGURES = REPO / os.environ.get("ASSIGNMENT4_FIGURES", "figures")\n'
-        f'EXP_ID = "{exp.id}"\n'
-        'N_EVAL = 1000 if PROFILE == "smoke" else 10_000  # images the metrics cell scores\n\n'
-        "exp = experiments.get(EXP_ID)\n"
-        'print(f"{EXP_ID}: profile {PROFILE!r}, {exp.epochs(PROFILE)} epochs; runs: {RUNS}")'
-    )
+    figure_files = f"`fig{exp.figure}a_{exp.id}.png` and `fig{exp.figure}b_{exp.id}.png`"
     cells = [
         md("title", _title_markdown(exp)),
         code(
             "parameters",
-            _params(imports, names),
+            parameters(imports, fill(EXPERIMENT_NAMES, EXP_ID=exp.id), stdlib=("import math",)),
             tags=("parameters",),
         ),
-        md("architecture-title", "## The networks\n\nOne row per layer: name, type, output shape, parameters."),
-        code(
-            "architecture",
-            f"""
-            {CHECK}
-            keras.utils.clear_session()  # fresh layer-name counters: the same table on every run
-            model = exp.build()
-            for network in ({networks}):
-                trainable = sum(math.prod(w.shape) for w in network.trainable_weights)
-                print(f"{{network.name}}: {{network.count_params():,}} parameters ({{trainable:,}} trainable)")
-                for layer in network.layers:
-                    name, kind, shape = layer.name, type(layer).__name__, str(layer.output.shape)
-                    print(f"  {{name:<14}} {{kind:<19}} {{shape:<20}} {{layer.count_params():>10,}}")
-            print(f"{{exp.id}}: {{model.count_params():,}} parameters in all")
-            """,
-        ),
+        md("architecture-title", "## The networks\n\nName, type, output shape and parameters."),
+        code("architecture", fill(ARCHITECTURE, NETWORKS=networks)),
         md("train-title", "## Training"),
-        code(
-            "train",
-            f"""
-            {IGNORE}
-            run_dir = experiments.run(EXP_ID, profile=PROFILE, runs=RUNS)
-            """,
-        ),
+        code("train", TRAIN),
         md(
             "figures-title",
-            f"## Figure {exp.figure}a and {exp.figure}b\n\n"
-            f"Drawn from `history.json` and `run.json`, and saved to `FIGURES` as "
-            f"`fig{exp.figure}a_{exp.id}.png` and `fig{exp.figure}b_{exp.id}.png`.",
+            f"## Figure {exp.figure}a and {exp.figure}b\n\nDrawn from `history.json` and "
+            f"`run.json`, and saved to `FIGURES` as {figure_files}.",
         ),
-        code(
-            "figures",
-            """
-            history = fileio.read_json(run_dir / "history.json")
-            provenance = fileio.read_json(run_dir / "run.json")
-            display(plots.figure_a(history, exp, provenance), plots.figure_b(history, exp, provenance))
-            plots.save_figures(exp, run_dir, FIGURES)
-            """,
-        ),
+        code("figures", CURVES),
         md("samples-title", f"## Samples of the final model (Table {exp.table})"),
-        code(
-            "samples",
-            """
-            model = training.load_run_model(EXP_ID, PROFILE, RUNS)
-            plots.sample_table(
-                [(f"{exp.id}\\n{provenance['epochs']} epochs", model.sample(64, seed=0))],
-                f"{exp.title}: 64 samples, profile '{PROFILE}'",
-                cols=8,
-                lines=8,
-            )
-            """,
-        ),
+        code("samples", SAMPLES),
         md(
             "progression-title",
             "## The same latent points during training\n\n"
             "`samples/epoch_NNN.png`: every grid decodes the same fixed noise.",
         ),
-        code(
-            "progression",
-            """
-            grids = sorted((run_dir / "samples").glob("epoch_*.png"))
-            shown = [grids[round(i)] for i in np.linspace(0, len(grids) - 1, min(4, len(grids)))]
-            fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.4), squeeze=False)
-            for ax, path in zip(axes[0], shown):
-                ax.imshow(plt.imread(path), cmap="gray")
-                ax.set_title(path.stem.replace("_", " "))
-                ax.axis("off")
-            """,
-        ),
+        code("progression", PROGRESSION),
     ]
-    if is_latent_map:
+    if latent_map:
         cells += [
             md(
                 "latent-title",
@@ -348,29 +405,8 @@ def experiment_notebook(exp) -> nbformat.NotebookNode:
                 "20x20 grid of normal quantiles; saved as `fig2_latent_scatter.png` and "
                 "`fig2_manifold.png`.",
             ),
-            code(
-                "latent-scatter",
-                """
-                _, (x_test, y_test) = data.load(exp.dataset)
-                mean, _ = model.encode(data.scale_images(x_test, "unit"))
-                fig = plots.latent_scatter(
-                    np.asarray(mean), y_test, title=f"{EXP_ID}: test-set latent means, profile '{PROFILE}'"
-                )
-                plots.save_figure(fig, FIGURES / "fig2_latent_scatter.png")
-                fig
-                """,
-            ),
-            code(
-                "manifold",
-                """
-                points = plots.latent_grid_points(20)
-                fig = plots.manifold_grid(
-                    model.generate(points), 20, title=f"{EXP_ID}: decoded latent plane, profile '{PROFILE}'"
-                )
-                plots.save_figure(fig, FIGURES / "fig2_manifold.png")
-                fig
-                """,
-            ),
+            code("latent-scatter", LATENT_SCATTER),
+            code("manifold", MANIFOLD),
         ]
     cells += [
         md(
@@ -378,22 +414,10 @@ def experiment_notebook(exp) -> nbformat.NotebookNode:
             "## Sample quality (beyond the report)\n\n"
             "Classifier-feature Fréchet and kernel distances and a classifier Inception "
             "Score, written to `metrics.json`; same as `python -m assignment4 evaluate`. "
-            "Skipped where this version of the package has no `assignment4.evaluation`.",
+            "Skipped, with the reason, where the package has no `assignment4.evaluation` or "
+            "no trained classifier for the data set.",
         ),
-        code(
-            "metrics",
-            f"""
-            {IGNORE}
-            import importlib.util
-
-            if importlib.util.find_spec("assignment4.evaluation") is None:
-                print("assignment4.evaluation is not available: no metrics.")
-            else:
-                from assignment4 import evaluation
-
-                display(evaluation.evaluate_run(EXP_ID, PROFILE, runs=RUNS, n=N_EVAL))
-            """,
-        ),
+        code("metrics", METRICS),
     ]
     return notebook(cells)
 
@@ -402,10 +426,10 @@ def experiment_notebook(exp) -> nbformat.NotebookNode:
 
 
 def report_notebook() -> nbformat.NotebookNode:
-    names = (
-        'FIGURES = REPO / os.environ.get("ASSIGNMENT4_FIGURES", "figures")\n'
-        'REPORT = REPO / os.environ.get("ASSIGNMENT4_REPORT", "report")'
+    imports = (
+        "from IPython.display import Image, Markdown, display\n\nfrom assignment4 import report"
     )
+    names = 'REPORT = REPO / os.environ.get("ASSIGNMENT4_REPORT", "report")'
     return notebook(
         [
             md(
@@ -420,36 +444,12 @@ def report_notebook() -> nbformat.NotebookNode:
                 `python -m assignment4 report --profile PROFILE`; nothing here trains.
                 """,
             ),
-            code(
-                "parameters",
-                _params(
-                    "from IPython.display import Image, Markdown, display\n\n"
-                    "from assignment4 import report",
-                    names,
-                ),
-                tags=("parameters",),
-            ),
-            code(
-                "build",
-                f"""
-                {IGNORE}
-                paths = report.build_figures(RUNS, PROFILE, FIGURES)
-                print(f"Wrote {{len(paths)}} figures and tables to {{FIGURES}}")
-                report_path = report.build_report(RUNS, PROFILE, FIGURES, REPORT)
-                print(f"Report written to {{report_path}}")
-                """,
-            ),
+            code("parameters", parameters(imports, names), tags=("parameters",)),
+            code("build", REPORT_BUILD),
             md("tables-title", "## Tables 1-4: samples, one row per model"),
-            code(
-                "tables",
-                """
-                for path in paths:
-                    if path.name.startswith("table"):
-                        display(Image(filename=path))
-                """,
-            ),
+            code("tables", REPORT_TABLES),
             md("report-title", "## report.md"),
-            code("report", "Markdown(report_path.read_text(encoding=\"utf-8\"))"),
+            code("report", REPORT_MARKDOWN),
         ]
     )
 
@@ -485,9 +485,8 @@ def execute_checked_cells(nb: nbformat.NotebookNode, name: str) -> None:
         return
     head = copy.deepcopy(nb)
     head.cells = head.cells[: last + 1]
-    NotebookClient(
-        head, timeout=600, kernel_name=KERNELSPEC["name"], resources={"metadata": {"path": str(NOTEBOOKS)}}
-    ).execute()
+    resources = {"metadata": {"path": str(NOTEBOOKS)}}
+    NotebookClient(head, timeout=600, kernel_name=KERNELSPEC["name"], resources=resources).execute()
     for cell, ran in zip(nb.cells, head.cells):
         if not is_checked(cell):
             continue
@@ -497,6 +496,21 @@ def execute_checked_cells(nb: nbformat.NotebookNode, name: str) -> None:
         text = "".join(o.text for o in ran.outputs)
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
         cell.execution_count = ran.execution_count
+
+
+def reuse_checked_outputs(nb: nbformat.NotebookNode, path: Path) -> bool:
+    """Copy the stored outputs of checked cells from `path` if every one of them is unchanged."""
+    if not path.exists():
+        return False
+    stored = {c.id: c for c in nbformat.read(path, as_version=4).cells if is_checked(c)}
+    checked = [c for c in nb.cells if is_checked(c)]
+    if any(c.id not in stored or stored[c.id].source != c.source or not stored[c.id].outputs
+           for c in checked):  # fmt: skip
+        return False
+    for cell in checked:
+        cell.outputs = stored[cell.id].outputs
+        cell.execution_count = stored[cell.id].execution_count
+    return True
 
 
 def stripped(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -529,6 +543,12 @@ def differences(path: Path, expected: nbformat.NotebookNode) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare only; write nothing")
+    parser.add_argument(
+        "--keep-outputs",
+        action="store_true",
+        help="reuse the stored output of a checked cell whose source is unchanged (fast, for "
+        "edits of other cells; nbval still compares it with a fresh run)",
+    )
     parser.add_argument("names", nargs="*", help="only these notebooks (file names)")
     args = parser.parse_args(argv)
     notebooks = build_all()
@@ -540,7 +560,8 @@ def main(argv=None) -> int:
         return 1 if problems else 0
     NOTEBOOKS.mkdir(exist_ok=True)
     for name, nb in notebooks.items():
-        execute_checked_cells(nb, name)
+        if not (args.keep_outputs and reuse_checked_outputs(nb, NOTEBOOKS / name)):
+            execute_checked_cells(nb, name)
         nbformat.validate(nb)
         nbformat.write(nb, NOTEBOOKS / name)
         print(f"wrote {NOTEBOOKS / name}")

@@ -1,0 +1,142 @@
+"""The command line: python -m assignment4 ... (in-process through `main`, and as a process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from assignment4 import experiments
+from assignment4.__main__ import main
+
+REPO = Path(__file__).resolve().parent.parent
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_main(capsys, *argv):
+    """(exit code, stdout, stderr) of `python -m assignment4 ARGV`, in-process."""
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:  # argparse
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def run_process(env, *argv, timeout=120):
+    """`python -m assignment4 ARGV` as a child process, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "assignment4", *argv],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_help_lists_the_commands(child_env):
+    result = run_process(child_env, "--help", timeout=60)
+    assert result.returncode == 0
+    for command in ("data", "list", "run", "sample", "evaluate", "report", "bench"):
+        assert command in result.stdout
+
+
+def test_unknown_experiment_exits_2_listing_valid_ids_without_traceback(child_env):
+    result = run_process(
+        child_env, "run", "vae_mnist_z3", "--profile", "smoke", "--runs", "/nonexistent"
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "vae_mnist_z3" in result.stderr
+    for exp_id in experiments.EXPERIMENT_IDS:
+        assert exp_id in result.stderr
+
+
+def test_list_shows_the_nine_experiments(capsys):
+    rc, out, _ = run_main(capsys, "list")
+    assert rc == 0
+    for exp in experiments.EXPERIMENTS.values():
+        line = next(row for row in out.splitlines() if row.startswith(exp.id + " "))
+        assert f"Fig {exp.figure}, Table {exp.table}" in line
+        assert line.split()[-3:] == ["200", str(exp.quick_epochs), "2"]
+
+
+def test_unknown_profile_exits_2(capsys, tmp_path):
+    rc, _, err = run_main(capsys, "run", "gan_mnist", "--profile", "fast", "--runs", str(tmp_path))
+    assert rc == 2
+    assert "fast" in err and "full, quick, smoke" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_bad_epochs_exit_with_a_clear_message(capsys, tmp_path, value):
+    rc, _, err = run_main(capsys, "run", "gan_mnist", "--epochs", value, "--runs", str(tmp_path))
+    assert rc != 0
+    assert "--epochs" in err and "positive integer" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_sample_of_a_missing_run_names_the_run_command(capsys, tmp_path):
+    out_file = tmp_path / "x.npy"
+    rc, _, err = run_main(
+        capsys, "sample", "vae_mnist_z2", "--profile", "smoke", "--runs", str(tmp_path),
+        "-n", "5", "--out", str(out_file),
+    )  # fmt: skip
+    assert rc == 2
+    assert f"python -m assignment4 run vae_mnist_z2 --profile smoke --runs {tmp_path}" in err
+    assert not out_file.exists()
+
+
+@pytest.mark.parametrize("exp_id", ["vae_mnist_z2", "wgan_mnist"])
+def test_run_then_sample_writes_uint8_images(capsys, smoke_runs, tmp_path, exp_id):
+    # the runs were made by `run ... --profile smoke` (conftest); running again is a no-op
+    rc, out, _ = run_main(capsys, "run", exp_id, "--profile", "smoke", "--runs", str(smoke_runs))
+    assert rc == 0 and "already complete" in out
+    out_file = tmp_path / "x.npy"
+    rc, out, _ = run_main(
+        capsys, "sample", exp_id, "--profile", "smoke", "--runs", str(smoke_runs),
+        "-n", "5", "--out", str(out_file), "--seed", "1",
+    )  # fmt: skip
+    assert rc == 0 and str(out_file) in out
+    images = np.load(out_file, allow_pickle=False)
+    assert images.dtype == np.uint8 and images.shape == (5, 28, 28)
+    model = keras.saving.load_model(smoke_runs / exp_id / "smoke" / "model.keras")
+    np.testing.assert_array_equal(images, model.sample(5, seed=1))
+
+
+def test_sample_rejects_bad_arguments(capsys, smoke_runs, tmp_path):
+    common = ("sample", "vae_mnist_z2", "--profile", "smoke", "--runs", str(smoke_runs))
+    rc, _, err = run_main(capsys, *common, "-n", "0", "--out", str(tmp_path / "x.npy"))
+    assert rc == 2 and "positive integer" in err
+    rc, _, err = run_main(capsys, *common, "-n", "3", "--out", str(tmp_path / "x.png"))
+    assert rc == 2 and ".npy" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_data_prints_shapes_and_class_counts(capsys):
+    rc, out, _ = run_main(capsys, "data", "mnist")
+    assert rc == 0
+    assert "mnist.npz" in out
+    assert "(60000, 28, 28)" in out and "(10000, 28, 28)" in out
+    assert "[5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]" in out  # MNIST train
+    assert "[980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]" in out  # MNIST test
+
+
+def test_data_preview_writes_a_png(capsys, tmp_path):
+    preview = tmp_path / "preview.png"
+    rc, out, _ = run_main(capsys, "data", "mnist", "--preview", str(preview))
+    assert rc == 0 and str(preview) in out
+    assert preview.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_data_with_a_bad_file_exits_2_naming_it(capsys, tmp_path):
+    (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 not really")
+    rc, _, err = run_main(capsys, "data", "mnist", "--data-dir", str(tmp_path))
+    assert rc == 2
+    assert str(tmp_path / "mnist.npz") in err and "Traceback" not in err
+
+
+def test_data_of_an_unknown_set_exits_2(capsys):
+    rc, _, err = run_main(capsys, "data", "svhn")
+    assert rc == 2 and "mnist, cifar10" in err

@@ -1,0 +1,363 @@
+"""VAE, GAN and WGAN: losses on known inputs, clipping, n_critic, saving, sampling, training."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from assignment4 import data, experiments, gan, vae, wgan
+from assignment4.base import GenerativeModel
+
+LOG2 = math.log(2.0)
+WGAN_IDS = [i for i, e in experiments.EXPERIMENTS.items() if e.family == "wgan"]
+METRICS = {
+    "vae": ["loss", "reconstruction", "kl"],
+    "gan": ["d_loss", "g_loss", "js_estimate"],
+    "wgan": ["critic_loss", "g_loss", "em_estimate"],
+}
+
+
+def build(exp_id: str) -> GenerativeModel:
+    """The registry's compiled model; XLA off, so tests do not wait for its compiler."""
+    return experiments.get(exp_id).build(jit_compile=False)
+
+
+def real_batch(x_uint8: np.ndarray, n: int, scale: str) -> np.ndarray:
+    """The first `n` real images scaled as the pipelines scale them, float32 NHWC."""
+    return np.asarray(data.scale_images(x_uint8[:n], scale))
+
+
+def batch_for(exp_id: str, mnist, cifar10, per_step: int = 16) -> np.ndarray:
+    """Real images for one train step: `per_step` per (critic) update."""
+    exp = experiments.get(exp_id)
+    x = (mnist if exp.dataset == "mnist" else cifar10)[0][0]
+    return real_batch(x, per_step * exp.model.get("n_critic", 1), exp.scale)
+
+
+def value(t) -> float:
+    return float(np.asarray(t))
+
+
+# --- VAE losses ---------------------------------------------------------------------------
+
+
+def test_kl_of_the_prior_itself_is_zero():
+    kl = np.asarray(vae.kl_divergence(np.zeros((3, 4), "float32"), np.zeros((3, 4), "float32")))
+    assert kl.shape == (3,)
+    np.testing.assert_allclose(kl, 0.0, atol=1e-7)
+
+
+def test_kl_of_unit_mean_is_half_per_dimension():
+    kl = vae.kl_divergence(np.ones((2, 5), "float32"), np.zeros((2, 5), "float32"))
+    np.testing.assert_allclose(np.asarray(kl), [2.5, 2.5], rtol=1e-6)
+
+
+def test_kl_matches_the_closed_form_on_random_inputs():
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=(6, 8)).astype("float32")
+    log_var = rng.normal(scale=0.7, size=(6, 8)).astype("float32")
+    m, lv = mean.astype(np.float64), log_var.astype(np.float64)
+    expected = 0.5 * np.sum(np.exp(lv) + m**2 - 1.0 - lv, axis=-1)
+    np.testing.assert_allclose(np.asarray(vae.kl_divergence(mean, log_var)), expected, rtol=1e-5)
+    assert np.all(expected > 0)
+
+
+def test_bce_from_logits_matches_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(3, 28, 28, 1)).astype("float32")
+    logits = rng.normal(scale=3.0, size=x.shape).astype("float32")
+    s = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    expected = -np.sum((x * np.log(s) + (1 - x) * np.log(1 - s)).reshape(3, -1), axis=1)
+    got = np.asarray(vae.bce_from_logits(x, logits))
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_bce_from_logits_is_finite_for_extreme_logits():
+    x = np.array([[1.0, 0.0, 1.0, 0.0]], "float32").reshape(1, 2, 2, 1)
+    logits = np.array([[100.0, -100.0, -100.0, 100.0]], "float32").reshape(1, 2, 2, 1)
+    got = np.asarray(vae.bce_from_logits(x, logits))
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, [200.0], rtol=1e-6)  # two right (~0), two wrong (100 each)
+
+
+def test_squared_error_is_summed_per_image():
+    x = np.zeros((2, 2, 2, 3), "float32")
+    x_hat = np.full_like(x, 0.5)
+    x_hat[1] = 1.0
+    np.testing.assert_allclose(np.asarray(vae.squared_error(x, x_hat)), [12 * 0.25, 12.0])
+
+
+# --- GAN losses ---------------------------------------------------------------------------
+
+
+def softplus(v: float) -> float:
+    return math.log1p(math.exp(v))
+
+
+def test_undecided_discriminator_gives_2_log_2_and_zero_js():
+    zeros = np.zeros((8, 1), "float32")
+    d_loss = gan.discriminator_loss(zeros, zeros)
+    np.testing.assert_allclose(value(d_loss), 2 * LOG2, rtol=1e-6)
+    np.testing.assert_allclose(value(gan.js_estimate(d_loss)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(value(gan.generator_loss(zeros)), LOG2, rtol=1e-6)
+
+
+def test_discriminator_loss_on_hand_chosen_logits():
+    real = np.array([[2.0], [0.0]], "float32")
+    fake = np.array([[-1.0], [3.0]], "float32")
+    expected = (softplus(-2.0) + softplus(0.0)) / 2 + (softplus(-1.0) + softplus(3.0)) / 2
+    d_loss = gan.discriminator_loss(real, fake)
+    np.testing.assert_allclose(value(d_loss), expected, rtol=1e-6)
+    np.testing.assert_allclose(value(gan.js_estimate(d_loss)), LOG2 - expected / 2, rtol=1e-6)
+    g = (softplus(1.0) + softplus(-3.0)) / 2  # -log D(G(z)), non-saturating
+    np.testing.assert_allclose(value(gan.generator_loss(fake)), g, rtol=1e-6)
+
+
+def test_perfect_discriminator_gives_js_log_2_without_overflow():
+    real, fake = np.full((4, 1), 200.0, "float32"), np.full((4, 1), -200.0, "float32")
+    d_loss = gan.discriminator_loss(real, fake)
+    np.testing.assert_allclose(value(d_loss), 0.0, atol=1e-6)
+    np.testing.assert_allclose(value(gan.js_estimate(d_loss)), LOG2, rtol=1e-6)
+    np.testing.assert_allclose(value(gan.generator_loss(fake)), 200.0, rtol=1e-6)
+
+
+def test_gan_train_step_logs_js_from_its_d_loss(mnist, cifar10):
+    model = build("gan_mnist")
+    logs = model.train_step(batch_for("gan_mnist", mnist, cifar10, 32))
+    assert list(logs) == METRICS["gan"]
+    d, js = value(logs["d_loss"]), value(logs["js_estimate"])
+    assert math.isfinite(d) and math.isfinite(value(logs["g_loss"]))
+    np.testing.assert_allclose(js, LOG2 - d / 2, rtol=1e-5, atol=1e-6)
+    assert int(model.d_optimizer.iterations) == 1 and int(model.g_optimizer.iterations) == 1
+
+
+# --- WGAN critic, EM estimate, clipping, n_critic --------------------------------------------
+
+
+def linear_wgan(critic_sigmoid: bool = False) -> wgan.WGAN:
+    """A WGAN whose critic is C(x) = mean pixel and whose generator draws -0.5 everywhere."""
+    model = wgan.WGAN(
+        generator={"type": "mlp_generator", "units": [8]},
+        critic={"type": "mlp_discriminator", "units": [], "dropout": 0.0},
+        data_shape=(28, 28),
+        latent_dim=4,
+        critic_sigmoid=critic_sigmoid,
+    )
+    model.compile()
+    logit = model.critic.get_layer("logit")
+    logit.kernel.assign(np.full((784, 1), 1 / 784, "float32"))
+    logit.bias.assign(np.zeros(1, "float32"))
+    image = model.generator.get_layer("image")
+    image.kernel.assign(np.zeros(image.kernel.shape, "float32"))
+    image.bias.assign(np.full(784, np.arctanh(-0.5), "float32"))
+    return model
+
+
+def test_critic_loss_and_em_estimate_on_a_known_critic():
+    real = np.ones((10, 28, 28, 1), "float32")  # C(x) = 1; C(G(z)) = -0.5
+    g_loss = linear_wgan().generator_step(10)
+    np.testing.assert_allclose(value(g_loss), 0.5, rtol=1e-5)  # -mean C(G(z))
+    critic_loss, em = linear_wgan().critic_step(real)
+    np.testing.assert_allclose(value(critic_loss), -0.5 - 1.0, rtol=1e-5)  # C(G(z)) - C(x)
+    np.testing.assert_allclose(value(em), 1.0 + 0.5, rtol=1e-5)  # C(x) - C(G(z))
+
+
+def test_sigmoid_critic_applies_the_sigmoid_before_the_means():
+    model = linear_wgan(critic_sigmoid=True)
+    critic_loss, em = model.critic_step(np.ones((10, 28, 28, 1), "float32"))
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    np.testing.assert_allclose(value(critic_loss), sig(-0.5) - sig(1.0), rtol=1e-5)
+    np.testing.assert_allclose(value(em), sig(1.0) - sig(-0.5), rtol=1e-5)
+
+
+def test_em_estimate_is_minus_the_critic_loss_and_zero_for_a_constant_critic(mnist, cifar10):
+    model = build("wgan_mnist")
+    real = batch_for("wgan_mnist", mnist, cifar10, 16)[:16]
+    critic_loss, em = model.critic_step(real)
+    assert value(em) == -value(critic_loss) and value(critic_loss) != 0.0
+    for v in model.critic.trainable_weights:
+        v.assign(np.zeros(v.shape, "float32"))  # C = 0 for every image
+    critic_loss, em = model.critic_step(real)
+    assert value(critic_loss) == 0.0 and value(em) == 0.0
+
+
+@pytest.fixture(scope="module", params=WGAN_IDS)
+def stepped_wgan(request, mnist, cifar10):
+    """A registry WGAN after one train step on n_critic * 16 real images: (id, model, logs)."""
+    model = build(request.param)
+    before = [np.abs(np.asarray(v)).max() for v in model.critic.trainable_weights]
+    assert max(before) > model.clip_value  # untrained weights exceed the bound
+    logs = model.train_step(batch_for(request.param, mnist, cifar10, 16))
+    return request.param, model, logs
+
+
+def test_clipping_holds_after_a_train_step(stepped_wgan):
+    exp_id, model, logs = stepped_wgan
+    bound = np.float32(experiments.get(exp_id).model["clip_value"])
+    weights = [np.asarray(v) for v in model.critic.trainable_weights]
+    assert weights, "the critic has no trainable weights"
+    assert max(np.abs(w).max() for w in weights) <= bound
+    at_bound = sum(int(np.sum(np.abs(w) == bound)) for w in weights)
+    assert at_bound > 0  # some weights were clipped, not merely small
+    assert all(math.isfinite(value(v)) for v in logs.values())
+
+
+def test_critic_updates_n_critic_times_per_generator_update(stepped_wgan):
+    exp_id, model, _ = stepped_wgan
+    assert model.n_critic == 5
+    assert int(model.critic_optimizer.iterations) == 5
+    assert int(model.g_optimizer.iterations) == 1
+
+
+def test_wgan_logs_are_named_as_its_trackers(stepped_wgan):
+    _, model, logs = stepped_wgan
+    assert list(logs) == [m.name for m in model.metrics] == METRICS["wgan"]
+    np.testing.assert_allclose(value(logs["em_estimate"]), -value(logs["critic_loss"]), rtol=1e-6)
+
+
+def test_split_batch_gives_every_critic_update_its_own_slice():
+    x = np.arange(12)
+    parts = [np.asarray(p).tolist() for p in wgan.split_batch(x, 5)]
+    assert len(parts) == 5 and all(parts)
+    assert sum(parts, []) == list(range(12))
+
+
+# --- saving -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exp_id", ["vae_mnist_z2", "gan_mnist", "wgan_mnist"])
+def test_save_and_load_round_trip(exp_id, tmp_path, mnist, cifar10):
+    model = build(exp_id)
+    x = batch_for(exp_id, mnist, cifar10, 16)
+    model.train_step(x)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # safe mode
+
+    assert type(loaded) is type(model) and loaded.get_config() == model.get_config()
+    z = np.random.default_rng(5).standard_normal((6, model.latent_dim)).astype("float32")
+    np.testing.assert_array_equal(loaded.generate(z), model.generate(z))
+    np.testing.assert_array_equal(loaded.sample(7, seed=3), model.sample(7, seed=3))
+    if exp_id.startswith("vae"):
+        np.testing.assert_allclose(
+            np.asarray(loaded.reconstruct(x[:4])), np.asarray(model.reconstruct(x[:4])), atol=1e-6
+        )
+    for name in model.optimizer_defaults:
+        mine, theirs = getattr(model, name), getattr(loaded, name)
+        assert type(theirs) is type(mine), name
+        assert math.isclose(float(theirs.learning_rate), float(mine.learning_rate), rel_tol=1e-6)
+        assert int(theirs.iterations) == int(mine.iterations) >= 1
+        for a, b in zip(mine.variables, theirs.variables, strict=True):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6)
+
+    loaded.train_step(x)  # the loaded model trains on
+    first = next(iter(model.optimizer_defaults))
+    assert int(getattr(loaded, first).iterations) == 2 * int(getattr(model, first).iterations)
+
+
+def test_registry_optimizers_reach_the_compiled_model():
+    gan_model, wgan_model = build("gan_mnist"), build("wgan_mnist")
+    for opt in (gan_model.d_optimizer, gan_model.g_optimizer):
+        assert isinstance(opt, keras.optimizers.Adam)
+        assert math.isclose(float(opt.learning_rate), 2e-4, rel_tol=1e-6)
+        assert math.isclose(float(opt.beta_1), 0.5)
+    assert gan_model.d_optimizer is not gan_model.g_optimizer
+    for opt in (wgan_model.critic_optimizer, wgan_model.g_optimizer):
+        assert isinstance(opt, keras.optimizers.RMSprop)
+        assert math.isclose(float(opt.learning_rate), 5e-5, rel_tol=1e-6)
+
+
+# --- compile, metric names ------------------------------------------------------------------
+
+
+def test_compiling_twice_works_and_keeps_three_trackers(mnist, cifar10):
+    model = build("vae_mnist_z2")
+    model.compile(jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(5e-4), jit_compile=False)
+    assert [m.name for m in model.metrics] == METRICS["vae"]
+    assert math.isclose(float(model.optimizer.learning_rate), 5e-4, rel_tol=1e-6)
+    x = batch_for("vae_mnist_z2", mnist, cifar10, 64)
+    history = model.fit(x, batch_size=32, epochs=1, verbose=0).history
+    assert sorted(history) == sorted(METRICS["vae"])
+
+    g = build("gan_mnist")
+    g.compile(jit_compile=False)
+    logs = g.train_step(batch_for("gan_mnist", mnist, cifar10, 16))
+    assert list(logs) == METRICS["gan"]
+
+
+def test_compile_rejects_optimizers_of_another_family():
+    with pytest.raises(TypeError, match="d_optimizer"):
+        build("gan_mnist").compile(optimizer="adam")
+
+
+# --- sampling -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exp_id, layout",
+    [("vae_mnist_z2", (28, 28)), ("gan_mnist", (28, 28)), ("dcgan_cifar10", (32, 32, 3)),
+     ("vae_cifar10", (32, 32, 3))],
+)  # fmt: skip
+def test_sample_is_uint8_in_the_data_set_layout_and_seeded(exp_id, layout):
+    model = build(exp_id)
+    a = model.sample(5, seed=11)
+    assert a.dtype == np.uint8 and a.shape == (5, *layout)
+    np.testing.assert_array_equal(model.sample(5, seed=11), a)
+    assert not np.array_equal(model.sample(5, seed=12), a)
+    assert model.sample(0).shape == (0, *layout)
+    batched = model.sample(21, seed=11, batch_size=8)  # 8 + 8 + 5
+    assert batched.shape == (21, *layout)
+    assert np.abs(batched[:5].astype(int) - a).max() <= 1  # same z, other batch sizes
+    with pytest.raises(ValueError):
+        model.sample(-1)
+
+
+# --- every experiment trains ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exp_id", experiments.EXPERIMENT_IDS)
+def test_every_experiment_builds_and_trains_on_real_data(exp_id):
+    exp = experiments.get(exp_id)
+    model = build(exp_id)
+    train, test = exp.datasets("smoke")
+    validation = test.take(1) if exp.family == "vae" else None
+    history = model.fit(
+        train.take(1), validation_data=validation, epochs=1, verbose=0, shuffle=False
+    ).history
+    expected = METRICS[exp.family] + (
+        ["val_" + k for k in METRICS["vae"]] if exp.family == "vae" else []
+    )
+    assert sorted(history) == sorted(expected)
+    assert all(math.isfinite(v[-1]) for v in history.values()), history
+    images = model.sample(3, seed=0)
+    assert images.dtype == np.uint8 and images.shape == (3, *exp.data_spec.image_shape)
+
+
+XLA_IDS = [i for i, e in experiments.EXPERIMENTS.items() if e.jit_compile is True]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exp_id", XLA_IDS)
+def test_experiments_with_xla_train_as_registered(exp_id):
+    exp = experiments.get(exp_id)
+    model = exp.build()
+    assert model.jit_compile is True
+    train, _ = exp.datasets("smoke")
+    history = model.fit(train.take(2), epochs=1, verbose=0, shuffle=False).history
+    assert all(math.isfinite(v[-1]) for v in history.values()), history
+
+
+@pytest.mark.slow
+def test_one_epoch_of_vae_mnist_z128_cuts_the_test_loss():
+    exp = experiments.get("vae_mnist_z128")
+    model = exp.build()
+    train, test = exp.datasets("full")
+    before = model.evaluate(test, verbose=0, return_dict=True)["loss"]
+    model.fit(train, epochs=1, verbose=0, shuffle=False)
+    after = model.evaluate(test, verbose=0, return_dict=True)["loss"]
+    assert after < 0.6 * before, (before, after)
