@@ -12,6 +12,7 @@ report read them from here.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import warnings
@@ -140,7 +141,11 @@ class Experiment:
                 # Keras 3.15's multi-step loop fails inside MirroredStrategy ("You must feed
                 # a value for placeholder"): one step per call there.
                 steps_per_execution=1 if strategy is not None else self.steps_per_execution,
-                **{k: keras.optimizers.deserialize(v) for k, v in self.optimizers.items()},
+                # deserialize() edits its argument: give it a copy, keep the registry intact
+                **{
+                    k: keras.optimizers.deserialize(copy.deepcopy(v))
+                    for k, v in self.optimizers.items()
+                },
             )
         return model
 

@@ -165,6 +165,43 @@ class SampleGrid(keras.callbacks.Callback):
             save_sample_grid(self.model, self.z, self.folder / f"epoch_{done:03d}.png")
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, with a checkpoint that survives a kill at any moment.
+
+    Keras writes `latest.weights.h5` in place: a kill during that write leaves half a file
+    that cannot be resumed from. Here each epoch's weights go to a new file, written
+    atomically, and only then does the metadata naming that file replace the old one
+    (atomically too). The pair on disk is always a consistent, finished epoch.
+    """
+
+    def _save_model(self):
+        folder = Path(self.backup_dir)
+        name = f"epoch_{self._current_epoch:04d}.weights.h5"
+        with atomic_path(folder / name, suffix=".weights.h5") as tmp:
+            self.model.save_weights(str(tmp), overwrite=True)
+        write_json(
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name},
+            self._training_metadata_path,
+        )
+        for old in folder.glob("epoch_*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def _load_model(self):
+        meta_path = Path(self._training_metadata_path)
+        if not meta_path.exists():
+            return
+        meta = read_json(meta_path)
+        weights = Path(self.backup_dir) / str(meta.get("weights", ""))
+        if not weights.is_file():
+            raise RunError(
+                f"{meta_path} names {weights.name}, which is missing. Delete {self.backup_dir} "
+                "to start the run over, or pass --restart."
+            )
+        self.model.load_weights(str(weights))
+        self.model._initial_epoch = int(meta["epoch"])
+
+
 def save_sample_grid(model, z: np.ndarray, path: Path) -> Path:
     from assignment4.plots import image_grid, save_png
 
@@ -284,7 +321,7 @@ def run_experiment(
         SampleGrid(
             folder / "samples", fixed_noise(exp.latent_dim, seed), prof.sample_every, n_epochs
         ),
-        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
+        AtomicBackupAndRestore(str(backup), delete_checkpoint=False),
     ]
     try:
         model.fit(

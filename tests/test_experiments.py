@@ -60,13 +60,6 @@ def test_hyper_parameters_follow_the_report():
             assert exp.model.get("critic_sigmoid", False) is (exp.id == "dcwgan_mnist")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: Experiment.build passes the registry's optimizer dicts to "
-    "keras.optimizers.deserialize, which rewrites config['class_name'] in place ('Adam' -> "
-    "'adam', 'RMSprop' -> 'rmsprop'); the registry changes after the first build, and "
-    "_GAN_OPT/_WGAN_OPT are shared, so building one experiment changes the others",
-)
 def test_build_leaves_the_registry_unchanged():
     exp = experiments.get("gan_mnist")
     exp.build(jit_compile=False)

@@ -267,14 +267,6 @@ def test_an_epoch_recorded_but_not_backed_up_is_trained_again_not_duplicated(
     assert info["status"] == "complete" and info["attempts"] == 2 and info["epochs"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="package bug: training.run_experiment uses keras.callbacks.BackupAndRestore without "
-    "double_checkpoint (and its weights file is not written atomically), so a run killed while "
-    "backup/latest.weights.h5 is being written cannot be resumed: the next start dies in "
-    "h5py with 'OSError: Unable to synchronously open file' (a traceback, no message)",
-)
 def test_a_run_killed_while_writing_its_backup_can_be_started_again(tmp_path, monkeypatch):
     """The process dies half-way through the backup written after epoch 2, then starts again.
 
