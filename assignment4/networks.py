@@ -216,3 +216,17 @@ def build(spec: dict, **overrides) -> keras.Model:
     if kind not in BUILDERS:
         raise ValueError(f"unknown network type {kind!r}; choose one of {', '.join(BUILDERS)}")
     return BUILDERS[kind](**kwargs)
+
+
+def layer_table(network: keras.Model) -> str:
+    """A stable plain-text table of a network: one row per layer (name, type, output shape,
+    parameters) and a total line; for notebooks' checked architecture cells and the docs.
+    """
+    trainable = sum(math.prod(w.shape) for w in network.trainable_weights)
+    lines = [f"{network.name}: {network.count_params():,} parameters ({trainable:,} trainable)"]
+    for layer in network.layers:
+        shape = str(layer.output.shape)
+        lines.append(
+            f"  {layer.name:<14} {type(layer).__name__:<19} {shape:<20} {layer.count_params():>10,}"
+        )
+    return "\n".join(lines)

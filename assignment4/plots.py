@@ -485,3 +485,41 @@ def save_latent_maps(exp: Any, model: Any, out_dir: str | os.PathLike) -> list[P
         save_figure(fig, path)
         for fig, path in zip(latent_maps(model, exp.dataset), latent_map_paths(exp, out_dir))
     ]
+
+
+def progression_figure(run_dir: str | os.PathLike, n: int = 4) -> Figure:
+    """Up to `n` of a run's fixed-noise sample grids side by side, first and last included."""
+    grids = sorted((Path(run_dir) / "samples").glob("epoch_*.png"))
+    if not grids:
+        raise RunError(f"{Path(run_dir) / 'samples'} holds no sample grids yet")
+    shown = [grids[round(i)] for i in np.linspace(0, len(grids) - 1, min(n, len(grids)))]
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(3.2 * len(shown), 3.5))
+        for k, path in enumerate(shown):
+            ax = fig.add_subplot(1, len(shown), k + 1)
+            _imshow(ax, np.asarray(Image.open(path)))
+            ax.set_title(path.stem.replace("_", " "))
+            ax.set_axis_off()
+        fig.suptitle("The same latent points as training goes on")
+        fig.tight_layout()
+    return fig
+
+
+def class_counts_figure(summaries: Sequence[Mapping]) -> Figure:
+    """Train and test images per class, one panel per data set (from `data.summary`)."""
+    from assignment4 import data
+
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(6 * len(summaries), 3.8))
+        for k, s in enumerate(summaries):
+            ax = fig.add_subplot(1, len(summaries), k + 1)
+            classes = np.arange(len(s["train_class_counts"]))
+            ax.bar(classes - 0.2, s["train_class_counts"], width=0.4, label="train")
+            ax.bar(classes + 0.2, s["test_class_counts"], width=0.4, label="test")
+            ax.set_xticks(classes, data.CLASS_NAMES[s["name"]], rotation=45)
+            ax.set_ylabel("images")
+            ax.set_title(DATASET_NAMES.get(s["name"], s["name"]))
+            ax.margins(y=0.2)  # room for the legend above the bars
+            ax.legend(ncols=2, loc="upper center")
+        fig.tight_layout()
+    return fig

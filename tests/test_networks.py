@@ -151,3 +151,13 @@ def test_conv_generator_filters_and_strides_must_pair_up():
 def test_unknown_network_type_raises():
     with pytest.raises(ValueError, match="mlp_encoder"):
         networks.build({"type": "resnet"}, image_shape=(28, 28, 1))
+
+
+def test_layer_table_lists_every_layer_and_the_total():
+    net = build(experiments.get("vae_mnist_z128"), "decoder")
+    table = networks.layer_table(net).splitlines()
+    assert table[0].startswith(f"{net.name}: {net.count_params():,} parameters")
+    assert len(table) == 1 + len(net.layers)
+    rows = {line.split()[0]: line for line in table[1:]}
+    for layer in net.layers:
+        assert rows[layer.name].rstrip().endswith(f"{layer.count_params():,}")

@@ -227,3 +227,30 @@ def test_latent_scatter_and_manifold_grid(tmp_path):
     assert_png(plots.save_figure(fig, tmp_path / "manifold.png"))
     with pytest.raises(ValueError, match="25"):
         plots.manifold_grid(decoded[:-1], n)
+
+
+def test_progression_figure_shows_first_and_last_grid(tmp_path):
+    samples = tmp_path / "run" / "samples"
+    samples.mkdir(parents=True)
+    for epoch in range(1, 8):
+        plots.save_png(np.full((10, 10), epoch * 30, dtype=np.uint8), samples / f"epoch_{epoch:03d}.png")
+    fig = plots.progression_figure(tmp_path / "run", n=3)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["epoch 001", "epoch 004", "epoch 007"]
+    assert fig.axes[-1].get_images()[0].get_array().max() == 7 * 30
+    assert [ax.get_title() for ax in plots.progression_figure(tmp_path / "run", n=20).axes][-1] == "epoch 007"
+    (samples.parent.parent / "empty" / "samples").mkdir(parents=True)
+    with pytest.raises(RunError, match="no sample grids"):
+        plots.progression_figure(tmp_path / "empty")
+
+
+def test_class_counts_figure_one_panel_per_data_set():
+    summaries = [
+        {"name": "mnist", "train_class_counts": list(range(10, 20)), "test_class_counts": [5] * 10},
+        {"name": "cifar10", "train_class_counts": [5000] * 10, "test_class_counts": [1000] * 10},
+    ]
+    fig = plots.class_counts_figure(summaries)
+    assert [ax.get_title() for ax in fig.axes] == ["MNIST", "CIFAR-10"]
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert heights == list(range(10, 20)) + [5] * 10
+    assert "airplane" in [t.get_text() for t in fig.axes[1].get_xticklabels()]
