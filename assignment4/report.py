@@ -398,13 +398,14 @@ def _vae_shows(h: dict) -> list[str]:
     return out
 
 
+def _loss_trends(h: dict, names: Sequence[tuple[str, str]]) -> list[str]:
+    """One trend sentence per (history key, what) pair that the history holds."""
+    return [_trend(v, what) + "." for key, what in names if (v := _values(h, key)) is not None]
+
+
 def _gan_shows(h: dict) -> list[str]:
-    out = []
-    d, g, js = (_values(h, k) for k in ("d_loss", "g_loss", "js_estimate"))
-    if d is not None:
-        out.append(_trend(d, "The discriminator loss") + ".")
-    if g is not None:
-        out.append(_trend(g, "The generator loss") + ".")
+    out = _loss_trends(h, [("d_loss", "The discriminator loss"), ("g_loss", "The generator loss")])
+    js = _values(h, "js_estimate")
     if js is not None:
         bound = math.log(2.0)
         out.append(
@@ -417,12 +418,8 @@ def _gan_shows(h: dict) -> list[str]:
 
 
 def _wgan_shows(h: dict) -> list[str]:
-    out = []
-    c, g, em = (_values(h, k) for k in ("critic_loss", "g_loss", "em_estimate"))
-    if c is not None:
-        out.append(_trend(c, "The critic loss") + ".")
-    if g is not None:
-        out.append(_trend(g, "The generator loss") + ".")
+    out = _loss_trends(h, [("critic_loss", "The critic loss"), ("g_loss", "The generator loss")])
+    em = _values(h, "em_estimate")
     if em is not None:
         sentence = _trend(em, "The EM estimate")
         if len(em) > 1:

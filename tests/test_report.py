@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,17 +13,7 @@ import pytest
 from assignment4 import report
 
 
-@dataclass(frozen=True)
-class Exp:
-    """A stand-in for an `experiments.Experiment`: only the attributes the report reads."""
-
-    id: str
-    figure: int
-    table: int
-    dataset: str
-    family: str
-    title: str
-    latent_dim: int = 2
+from stand_ins import Exp
 
 
 EXPS = [
