@@ -269,7 +269,7 @@ EXPERIMENTS = {
                 "critic": {"type": "conv_discriminator", "filters": [64, 128], "kernel_size": 5},
                 "critic_sigmoid": True, **_WGAN_CLIP,
             },
-            _WGAN_OPT, quick_epochs=8,
+            _WGAN_OPT, quick_epochs=3,
         ),
         Experiment(
             "convvae_cifar10", 6, 3, "cifar10", "vae", "convolutional VAE, z=512",
@@ -282,7 +282,7 @@ EXPERIMENTS = {
                 },
                 "reconstruction": "mse",
             },
-            {"optimizer": _adam(1e-3)}, quick_epochs=8,
+            {"optimizer": _adam(1e-3)}, quick_epochs=3,
         ),
         Experiment(
             "vae_cifar10", 7, 3, "cifar10", "vae", "MLP VAE, z=512",
@@ -292,19 +292,19 @@ EXPERIMENTS = {
                 "decoder": {"type": "mlp_decoder", "units": [512, 1024]},
                 "reconstruction": "mse",
             },
-            {"optimizer": _adam(1e-3)}, quick_epochs=20,
+            {"optimizer": _adam(1e-3)}, quick_epochs=12,
         ),
         Experiment(
             "dcgan_cifar10", 8, 4, "cifar10", "gan", "DCGAN",
             {"latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
              "discriminator": _DC_CIFAR_DISCRIMINATOR},
-            _GAN_OPT, quick_epochs=5,
+            _GAN_OPT, quick_epochs=2,
         ),
         Experiment(
             "dcwgan_cifar10", 9, 4, "cifar10", "wgan", "DC-WGAN (linear critic)",
             {"latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
              "critic": _DC_CIFAR_DISCRIMINATOR, **_WGAN_CLIP},
-            _WGAN_OPT, quick_epochs=4, jit_compile=True,
+            _WGAN_OPT, quick_epochs=2, jit_compile=True,
         ),
     ]
 }  # fmt: skip
