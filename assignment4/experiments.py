@@ -292,7 +292,7 @@ EXPERIMENTS = {
                 "decoder": {"type": "mlp_decoder", "units": [512, 1024]},
                 "reconstruction": "mse",
             },
-            {"optimizer": _adam(1e-3)}, quick_epochs=12,
+            {"optimizer": _adam(1e-3)}, quick_epochs=8,
         ),
         Experiment(
             "dcgan_cifar10", 8, 4, "cifar10", "gan", "DCGAN",
