@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from assignment4.errors import Assignment4Error
 
@@ -97,9 +98,12 @@ def cmd_evaluate(args) -> None:
 
     prof = experiments.profile(args.profile).name
     rows = []
-    for exp_id in experiments.resolve_ids(args.ids):
+    ids = experiments.resolve_ids(args.ids)
+    for k, exp_id in enumerate(ids, 1):
+        t = time.perf_counter()
         metrics = evaluation.evaluate_run(exp_id, prof, runs=args.runs, n=args.n)
         rows.append({"id": exp_id, **metrics})
+        print(f"[{k}/{len(ids)}] {exp_id}: scored in {time.perf_counter() - t:.0f} s", flush=True)
     print(evaluation.format_metrics_table(rows))
 
 
