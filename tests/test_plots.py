@@ -10,11 +10,10 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 from PIL import Image
+from stand_ins import Exp
 
 from assignment4 import plots
 from assignment4.errors import RunError
-
-from stand_ins import Exp
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -221,12 +220,14 @@ def test_progression_figure_shows_first_and_last_grid(tmp_path):
     samples = tmp_path / "run" / "samples"
     samples.mkdir(parents=True)
     for epoch in range(1, 8):
-        plots.save_png(np.full((10, 10), epoch * 30, dtype=np.uint8), samples / f"epoch_{epoch:03d}.png")
+        grid = np.full((10, 10), epoch * 30, dtype=np.uint8)
+        plots.save_png(grid, samples / f"epoch_{epoch:03d}.png")
     fig = plots.progression_figure(tmp_path / "run", n=3)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["epoch 001", "epoch 004", "epoch 007"]
     assert fig.axes[-1].get_images()[0].get_array().max() == 7 * 30
-    assert [ax.get_title() for ax in plots.progression_figure(tmp_path / "run", n=20).axes][-1] == "epoch 007"
+    all_grids = plots.progression_figure(tmp_path / "run", n=20)
+    assert [ax.get_title() for ax in all_grids.axes] == [f"epoch {e:03d}" for e in range(1, 8)]
     (samples.parent.parent / "empty" / "samples").mkdir(parents=True)
     with pytest.raises(RunError, match="no sample grids"):
         plots.progression_figure(tmp_path / "empty")

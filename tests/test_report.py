@@ -9,12 +9,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from assignment4 import report
-
-
 from stand_ins import Exp
 
+from assignment4 import report
 
 EXPS = [
     Exp("vae_mnist_z128", 1, 1, "mnist", "vae", "MLP VAE, z=128", 128),
