@@ -145,8 +145,9 @@ plots.progression_figure(run_dir)
 
 LATENT_MAPS = """
 # Test-set latent means coloured by digit, and digits decoded over the latent plane.
-plots.save_latent_maps(exp, model, FIGURES)
-display(*plots.latent_maps(model, exp.dataset))
+from IPython.display import Image
+
+display(*(Image(filename=path) for path in plots.save_latent_maps(exp, model, FIGURES)))
 """
 
 METRICS = """
