@@ -248,7 +248,7 @@ EXPERIMENTS = {
         Experiment(
             "gan_mnist", 3, 2, "mnist", "gan", "MLP GAN",
             {"latent_dim": 128, "generator": _MLP_GENERATOR, "discriminator": _MLP_DISCRIMINATOR},
-            _GAN_OPT, quick_epochs=12, jit_compile=True,
+            _GAN_OPT, quick_epochs=12,
         ),
         Experiment(
             "wgan_mnist", 4, 2, "mnist", "wgan", "MLP WGAN",
