@@ -4,9 +4,32 @@
 """
 
 import os as _os
+import platform as _platform
+import sys as _sys
 
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TensorFlow turns its oneDNN CPU kernels on by itself only on x86 CPUs with AVX-512 neural
+# network extensions (Cascade Lake and newer). Elsewhere (this project's 2-core AVX2 AMD test
+# machine, many laptops) it runs Eigen's kernels, which trained the convolutional models 1.6x
+# slower there (README, "Speed"). The variable must be set before TensorFlow loads, so here;
+# `TF_ENABLE_ONEDNN_OPTS=0` in the environment still turns it off.
+if _platform.machine().lower() in ("x86_64", "amd64"):
+    if "tensorflow" in _sys.modules and "TF_ENABLE_ONEDNN_OPTS" not in _os.environ:
+        from tensorflow.python.util import _pywrap_util_port
+
+        if not _pywrap_util_port.IsMklEnabled():
+            import warnings
+
+            warnings.warn(
+                "TensorFlow was imported before assignment4, so it runs without its oneDNN "
+                "CPU kernels (on CPUs without AVX-512, convolutions train up to 1.6x slower so). "
+                "Import "
+                "assignment4 before keras/tensorflow, or set TF_ENABLE_ONEDNN_OPTS=1 before "
+                "Python starts.",
+                stacklevel=2,
+            )
+    _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"

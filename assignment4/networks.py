@@ -218,6 +218,12 @@ def build(spec: dict, **overrides) -> keras.Model:
     return BUILDERS[kind](**kwargs)
 
 
+def reset_layer_names() -> None:
+    """Restart Keras' automatic layer names (`leaky_re_lu_3` ...), so that networks built
+    next get the same names, and `layer_table` the same text, on every run of a notebook."""
+    keras.utils.clear_session()
+
+
 def layer_table(network: keras.Model) -> str:
     """A stable plain-text table of a network: one row per layer (name, type, output shape,
     parameters) and a total line; for notebooks' checked architecture cells and the docs.

@@ -87,9 +87,17 @@ def versions() -> dict:
     }
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels (see assignment4/__init__.py)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def devices() -> list[str]:
     gpus = tf.config.list_logical_devices("GPU")
-    return [d.name for d in gpus] or [f"CPU ({os.cpu_count()} cores)"]
+    kernels = ", oneDNN kernels" if onednn_enabled() else ", Eigen kernels"
+    return [d.name for d in gpus] or [f"CPU ({os.cpu_count()} cores{kernels})"]
 
 
 def fixed_noise(latent_dim: int, seed: int, n: int = SAMPLE_GRID[0] * SAMPLE_GRID[1]):

@@ -110,7 +110,7 @@ print(f"devices: {training.devices()}")  # starts TensorFlow's runtime here, wit
 
 ARCHITECTURE = """
 # NBVAL_CHECK_OUTPUT
-keras.utils.clear_session()  # fresh layer-name counters: the same table on every run
+networks.reset_layer_names()  # the same layer names, so the same table, on every run
 model = exp.build()
 for network in ($NETWORKS):
     print(networks.layer_table(network))
@@ -270,7 +270,7 @@ def _optimizer_text(exp) -> str:
     parts = []
     for name, spec in exp.optimizers.items():
         cfg = ", ".join(f"{k} {v:g}" for k, v in spec["config"].items())
-        parts.append(f"`{name}`: {spec['class_name']} ({cfg})")
+        parts.append(f"`{name}`: {spec['class_name'].split('>')[-1]} ({cfg})")
     return "; ".join(parts)
 
 
@@ -306,7 +306,6 @@ def _title_markdown(exp) -> str:
 def experiment_notebook(exp) -> nbformat.NotebookNode:
     latent_map = exp.family == "vae" and exp.latent_dim == 2
     imports = """
-import keras
 from IPython.display import display
 
 from assignment4 import evaluation, experiments, fileio, networks, plots, training

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import assignment4  # noqa: F401 - first, so TensorFlow loads with the package's CPU settings
+
 SMOKE_RUN_IDS = ("vae_mnist_z2", "wgan_mnist")
 
 

@@ -98,6 +98,28 @@ def replica_noise_differs(strategy, exp):
     return bool(np.abs(a.numpy() - b.numpy()).max() > 1e-3)
 
 
+def fused_adam_row(strategy, rng):
+    """vae_mnist_z128 with the registry's (fused) Adam: replicas agree, and match one device."""
+    exp = experiments.get("vae_mnist_z128")
+    weights = exp.build(seed=1).get_weights()
+    per_replica, single = batches(exp, rng)
+    one, _ = step(exp, None, single, weights)
+    many, _ = step(exp, strategy, per_replica, weights)
+    replica_gap = max(
+        float(np.abs(a.numpy() - b.numpy()).max())
+        for v in many.trainable_variables
+        for a, b in [strategy.experimental_local_results(getattr(v, "value", v))]
+    )
+    return {
+        "optimizer": type(many.optimizer).__module__ + "." + type(many.optimizer).__name__,
+        "replica_gap": replica_gap,
+        "max_weight_diff": max(
+            float(np.abs(a - b).max()) for a, b in zip(one.get_weights(), many.get_weights())
+        ),
+        "moved": max(float(np.abs(a - b).max()) for a, b in zip(weights, many.get_weights())),
+    }
+
+
 def main(out_path):
     rng = np.random.default_rng(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -122,6 +144,7 @@ def main(out_path):
             row["critic_max_abs_per_replica"] = critic_max_per_replica(many, strategy)
             row["clip_value"] = exp.model["clip_value"]
         results[exp_id] = row
+    results["adam"] = fused_adam_row(strategy, rng)
     results["replica_noise_differs"] = replica_noise_differs(strategy, experiment("gan_mnist"))
     with open(out_path, "w") as f:
         json.dump(results, f, indent=2)

@@ -55,6 +55,14 @@ def test_wgan_clipping_holds_on_every_replica(check):
         assert m == pytest.approx(row["clip_value"], rel=1e-5)  # clipping actually bit
 
 
+def test_fused_adam_updates_every_replica_alike(check):
+    row = check["adam"]
+    assert row["optimizer"] == "assignment4.optimizers.Adam"
+    assert row["moved"] > 1e-4  # the step changed the weights...
+    assert row["replica_gap"] == 0.0  # ...identically on both replicas...
+    assert row["max_weight_diff"] < 1e-5  # ...and as one device does
+
+
 def test_replicas_draw_different_noise(check):
     assert check["replica_noise_differs"]
 

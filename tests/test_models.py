@@ -338,14 +338,13 @@ def test_every_experiment_builds_and_trains_on_real_data(exp_id):
     assert images.dtype == np.uint8 and images.shape == (3, *exp.data_spec.image_shape)
 
 
-XLA_IDS = [i for i, e in experiments.EXPERIMENTS.items() if e.jit_compile is True]
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("exp_id", XLA_IDS)
-def test_experiments_with_xla_train_as_registered(exp_id):
+@pytest.mark.parametrize("exp_id", ["gan_mnist", "dcwgan_cifar10"])
+def test_train_steps_compile_with_xla(exp_id):
+    # 'auto' turns XLA on with a GPU: the steps must compile (no Python-side shapes, no
+    # unsupported ops) even where this CPU-only suite leaves it off.
     exp = experiments.get(exp_id)
-    model = exp.build()
+    model = exp.build(jit_compile=True)
     assert model.jit_compile is True
     train, _ = exp.datasets("smoke")
     history = model.fit(train.take(2), epochs=1, verbose=0, shuffle=False).history
