@@ -24,10 +24,9 @@ if _platform.machine().lower() in ("x86_64", "amd64"):
 
             warnings.warn(
                 "TensorFlow was imported before assignment4, so it runs without its oneDNN "
-                "CPU kernels (on CPUs without AVX-512, convolutions train up to 1.6x slower so). "
-                "Import "
-                "assignment4 before keras/tensorflow, or set TF_ENABLE_ONEDNN_OPTS=1 before "
-                "Python starts.",
+                "CPU kernels (on CPUs without AVX-512 that trains convolutions up to 1.6x "
+                "slower). Import assignment4 before keras/tensorflow, or set "
+                "TF_ENABLE_ONEDNN_OPTS=1 before Python starts.",
                 stacklevel=2,
             )
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
