@@ -33,6 +33,22 @@ def _flat_size(shape: Sequence[int]) -> int:
 # --- VAE ---------------------------------------------------------------------------------
 
 
+def posterior_head(h, latent_dim: int) -> list:
+    """Two Dense layers giving q(z|x)'s mean and log-variance, both initialised to zero.
+
+    Zero weights make q(z|x) = N(0, I), the prior, for every image at the start, so the KL
+    term starts at 0 and its gradient does not act before the reconstruction's. With Keras'
+    default (Glorot) initialisation the head of a wide MLP encoder on [0, 1] pixels starts
+    far from the prior (a KL of ~60 nats for the CIFAR-10 VAE); the KL's gradient then drives
+    the encoder's ReLUs to zero within the first epoch and the posterior collapses for good
+    (README, "Posterior collapse").
+    """
+    return [
+        layers.Dense(latent_dim, kernel_initializer="zeros", name=name)(h)
+        for name in ("z_mean", "z_log_var")
+    ]
+
+
 def mlp_encoder(
     image_shape: Sequence[int], latent_dim: int, units: Sequence[int] = (512, 256)
 ) -> keras.Model:
@@ -41,9 +57,7 @@ def mlp_encoder(
     h = layers.Flatten()(x_in)
     for i, u in enumerate(units):
         h = layers.Dense(u, activation="relu", name=f"dense_{i}")(h)
-    mean = layers.Dense(latent_dim, name="z_mean")(h)
-    log_var = layers.Dense(latent_dim, name="z_log_var")(h)
-    return keras.Model(x_in, [mean, log_var], name="encoder")
+    return keras.Model(x_in, posterior_head(h, latent_dim), name="encoder")
 
 
 def mlp_decoder(
@@ -76,9 +90,7 @@ def conv_encoder(
         size = -(-size // 2)
         _check(h, (size, size, f), f"conv_encoder block {i}")
     h = layers.Flatten()(h)
-    mean = layers.Dense(latent_dim, name="z_mean")(h)
-    log_var = layers.Dense(latent_dim, name="z_log_var")(h)
-    return keras.Model(x_in, [mean, log_var], name="encoder")
+    return keras.Model(x_in, posterior_head(h, latent_dim), name="encoder")
 
 
 def conv_decoder(
