@@ -82,27 +82,33 @@ class GenerativeModel(keras.Model):
 
     # --- optimizers: one per network, named, saved with the model ------------------------------
 
-    #: optimizer attribute name -> factory of the report's default for this family
-    optimizer_defaults: ClassVar[dict] = {}
+    #: the names of the family's optimizers, one per network (the registry gives their settings)
+    optimizer_names: ClassVar[tuple[str, ...]] = ()
 
     def optimized_variables(self, name: str) -> list:
         """The variables that the optimizer `name` updates."""
         raise NotImplementedError
 
     def compile(self, jit_compile="auto", steps_per_execution: int = 1, **optimizers):
-        """Compile with one optimizer per network (`optimizer` for a VAE; `d_optimizer` /
-        `critic_optimizer` and `g_optimizer` for GANs); omitted ones get the report's default.
+        """Compile with one optimizer per network: `optimizer` for a VAE; `d_optimizer` or
+        `critic_optimizer`, and `g_optimizer`, for GANs. Compiling again may leave out an
+        optimizer the model already has; `experiments.get(id).build()` passes the registry's.
         """
-        unknown = set(optimizers) - set(self.optimizer_defaults)
+        unknown = set(optimizers) - set(self.optimizer_names)
         if unknown:
             raise TypeError(
                 f"{type(self).__name__}.compile() takes the optimizers "
-                f"{', '.join(self.optimizer_defaults)}; got {', '.join(sorted(unknown))}"
+                f"{', '.join(self.optimizer_names)}; got {', '.join(sorted(unknown))}"
             )
-        chosen = {
-            name: keras.optimizers.get(optimizers.get(name) or default())
-            for name, default in self.optimizer_defaults.items()
-        }
+        chosen = {}
+        for name in self.optimizer_names:
+            optimizer = optimizers.get(name) or getattr(self, name, None)
+            if optimizer is None:
+                raise TypeError(
+                    f"{type(self).__name__}.compile() needs the optimizer {name!r}; "
+                    "experiments.get(ID).build() compiles with the registry's optimizers"
+                )
+            chosen[name] = keras.optimizers.get(optimizer)
         # Keras' own `optimizer` slot stays None for GANs, so fit() builds no unused optimizer.
         super().compile(
             optimizer=chosen.pop("optimizer", None),
@@ -111,7 +117,7 @@ class GenerativeModel(keras.Model):
         )
         for name, optimizer in chosen.items():
             setattr(self, name, optimizer)
-        for name in self.optimizer_defaults:
+        for name in self.optimizer_names:
             build_optimizer(getattr(self, name), self.optimized_variables(name))
 
     def get_compile_config(self):
@@ -120,7 +126,7 @@ class GenerativeModel(keras.Model):
         return {
             "optimizers": {
                 name: keras.optimizers.serialize(getattr(self, name))
-                for name in self.optimizer_defaults
+                for name in self.optimizer_names
             },
             "jit_compile": self.jit_compile,
             "steps_per_execution": self.steps_per_execution,

@@ -16,11 +16,12 @@ import copy
 import functools
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 
 from assignment4 import data as data_lib
+from assignment4 import optimizers as optimizers_lib
 from assignment4.errors import ConfigError
 from assignment4.gan import GAN
 from assignment4.vae import VAE
@@ -64,9 +65,13 @@ def profile(name: str | None = None) -> Profile:
     return PROFILES[name]
 
 
+_resolve_profile = profile  # for methods whose `profile` argument hides the function
+
+
 def _adam(lr: float, beta_1: float = 0.9) -> dict:
-    # Keras' Adam with a fused update kernel (assignment4/optimizers.py), same results
-    return {"class_name": "assignment4>Adam", "config": {"learning_rate": lr, "beta_1": beta_1}}
+    """Keras' Adam with a fused update kernel (assignment4/optimizers.py), same results."""
+    name = keras.saving.get_registered_name(optimizers_lib.Adam)
+    return {"class_name": name, "config": {"learning_rate": lr, "beta_1": beta_1}}
 
 
 def _rmsprop(lr: float) -> dict:
@@ -104,8 +109,6 @@ class Experiment:
     batch_size: int = 128
     jit_compile: bool | str = "auto"
     steps_per_execution: int = 8
-    notes: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def latent_dim(self) -> int:
@@ -156,7 +159,7 @@ class Experiment:
         A WGAN's training batches hold `n_critic * batch_size` images, one slice per critic
         update (see `WGAN`); test batches are always `batch_size`.
         """
-        p = globals()["profile"](profile)
+        p = _resolve_profile(profile)
         (x_train, _), (x_test, _) = load_data(self.dataset, data_dir)
         x_train = _fit_wgan_remainder(
             x_train[: p.train_size], self.images_per_step, self.model.get("n_critic", 1), self.id
@@ -171,7 +174,7 @@ class Experiment:
 
     def data_sizes(self, profile: str | None = None, data_dir=None) -> tuple[int, int]:
         """(train images, test images) that `datasets(profile)` uses."""
-        p = globals()["profile"](profile)
+        p = _resolve_profile(profile)
         spec = self.data_spec
         n_train = min(p.train_size or spec.n_train, spec.n_train)
         n_critic = self.model.get("n_critic", 1)
@@ -210,7 +213,6 @@ def load_data(name: str, data_dir=None):
 
 # --- the nine experiments of the report ------------------------------------------------------
 
-MNIST = (28, 28, 1)
 _MLP_VAE_MNIST = {
     "encoder": {"type": "mlp_encoder", "units": [512, 256]},
     "decoder": {"type": "mlp_decoder", "units": [256, 512]},
@@ -239,29 +241,43 @@ EXPERIMENTS = {
     e.id: e
     for e in [
         Experiment(
-            "vae_mnist_z128", 1, 1, "mnist", "vae", "MLP VAE, z=128",
-            {"latent_dim": 128, **_MLP_VAE_MNIST}, {"optimizer": _adam(1e-3)}, quick_epochs=50,
+            id="vae_mnist_z128", figure=1, table=1, dataset="mnist", family="vae",
+            title="MLP VAE, z=128",
+            model={"latent_dim": 128, **_MLP_VAE_MNIST},
+            optimizers={"optimizer": _adam(1e-3)},
+            quick_epochs=50,
         ),
         Experiment(
-            "vae_mnist_z2", 2, 1, "mnist", "vae", "MLP VAE, z=2",
-            {"latent_dim": 2, **_MLP_VAE_MNIST}, {"optimizer": _adam(1e-3)}, quick_epochs=50,
+            id="vae_mnist_z2", figure=2, table=1, dataset="mnist", family="vae",
+            title="MLP VAE, z=2",
+            model={"latent_dim": 2, **_MLP_VAE_MNIST},
+            optimizers={"optimizer": _adam(1e-3)},
+            quick_epochs=50,
         ),
         Experiment(
-            "gan_mnist", 3, 2, "mnist", "gan", "MLP GAN",
-            {"latent_dim": 128, "generator": _MLP_GENERATOR, "discriminator": _MLP_DISCRIMINATOR},
-            _GAN_OPT, quick_epochs=12,
-        ),
-        Experiment(
-            "wgan_mnist", 4, 2, "mnist", "wgan", "MLP WGAN",
-            {
+            id="gan_mnist", figure=3, table=2, dataset="mnist", family="gan",
+            title="MLP GAN",
+            model={
                 "latent_dim": 128, "generator": _MLP_GENERATOR,
-                "critic": {**_MLP_DISCRIMINATOR, "dropout": 0.3}, **_WGAN_CLIP,
+                "discriminator": _MLP_DISCRIMINATOR,
             },
-            _WGAN_OPT, quick_epochs=30,
+            optimizers=_GAN_OPT,
+            quick_epochs=12,
         ),
         Experiment(
-            "dcwgan_mnist", 5, 2, "mnist", "wgan", "DC-WGAN (sigmoid critic, as in the report)",
-            {
+            id="wgan_mnist", figure=4, table=2, dataset="mnist", family="wgan",
+            title="MLP WGAN",
+            model={
+                "latent_dim": 128, "generator": _MLP_GENERATOR, "critic": _MLP_DISCRIMINATOR,
+                **_WGAN_CLIP,
+            },
+            optimizers=_WGAN_OPT,
+            quick_epochs=30,
+        ),
+        Experiment(
+            id="dcwgan_mnist", figure=5, table=2, dataset="mnist", family="wgan",
+            title="DC-WGAN (sigmoid critic, as in the report)",
+            model={
                 "latent_dim": 128,
                 "generator": {
                     "type": "conv_generator", "base": [7, 7, 256], "filters": [128, 64],
@@ -270,11 +286,13 @@ EXPERIMENTS = {
                 "critic": {"type": "conv_discriminator", "filters": [64, 128], "kernel_size": 5},
                 "critic_sigmoid": True, **_WGAN_CLIP,
             },
-            _WGAN_OPT, quick_epochs=3,
+            optimizers=_WGAN_OPT,
+            quick_epochs=3,
         ),
         Experiment(
-            "convvae_cifar10", 6, 3, "cifar10", "vae", "convolutional VAE, z=512",
-            {
+            id="convvae_cifar10", figure=6, table=3, dataset="cifar10", family="vae",
+            title="convolutional VAE, z=512",
+            model={
                 "latent_dim": 512,
                 "encoder": {"type": "conv_encoder", "filters": [32, 64, 128], "kernel_size": 4},
                 "decoder": {
@@ -283,29 +301,40 @@ EXPERIMENTS = {
                 },
                 "reconstruction": "mse",
             },
-            {"optimizer": _adam(1e-3)}, quick_epochs=3,
+            optimizers={"optimizer": _adam(1e-3)},
+            quick_epochs=3,
         ),
         Experiment(
-            "vae_cifar10", 7, 3, "cifar10", "vae", "MLP VAE, z=512",
-            {
+            id="vae_cifar10", figure=7, table=3, dataset="cifar10", family="vae",
+            title="MLP VAE, z=512",
+            model={
                 "latent_dim": 512,
                 "encoder": {"type": "mlp_encoder", "units": [1024, 512]},
                 "decoder": {"type": "mlp_decoder", "units": [512, 1024]},
                 "reconstruction": "mse",
             },
-            {"optimizer": _adam(1e-3)}, quick_epochs=8,
+            optimizers={"optimizer": _adam(1e-3)},
+            quick_epochs=8,
         ),
         Experiment(
-            "dcgan_cifar10", 8, 4, "cifar10", "gan", "DCGAN",
-            {"latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
-             "discriminator": _DC_CIFAR_DISCRIMINATOR},
-            _GAN_OPT, quick_epochs=2,
+            id="dcgan_cifar10", figure=8, table=4, dataset="cifar10", family="gan",
+            title="DCGAN",
+            model={
+                "latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
+                "discriminator": _DC_CIFAR_DISCRIMINATOR,
+            },
+            optimizers=_GAN_OPT,
+            quick_epochs=2,
         ),
         Experiment(
-            "dcwgan_cifar10", 9, 4, "cifar10", "wgan", "DC-WGAN (linear critic)",
-            {"latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
-             "critic": _DC_CIFAR_DISCRIMINATOR, **_WGAN_CLIP},
-            _WGAN_OPT, quick_epochs=2,
+            id="dcwgan_cifar10", figure=9, table=4, dataset="cifar10", family="wgan",
+            title="DC-WGAN (linear critic)",
+            model={
+                "latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
+                "critic": _DC_CIFAR_DISCRIMINATOR, **_WGAN_CLIP,
+            },
+            optimizers=_WGAN_OPT,
+            quick_epochs=2,
         ),
     ]
 }  # fmt: skip
@@ -350,7 +379,7 @@ def run(
 
     return training.run_experiment(
         get(exp_id),
-        profile=globals()["profile"](profile).name,
+        profile=_resolve_profile(profile).name,
         runs=runs,
         strategy=strategy,
         epochs=epochs,

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from assignment4 import networks, optimizers
+from assignment4 import networks
 from assignment4.base import GenerativeModel
 
 LOG2 = math.log(2.0)
@@ -43,10 +43,7 @@ class GAN(GenerativeModel):
         discriminator: network spec dict.
     """
 
-    optimizer_defaults: ClassVar[dict] = {
-        "d_optimizer": lambda: optimizers.Adam(2e-4, beta_1=0.5),
-        "g_optimizer": lambda: optimizers.Adam(2e-4, beta_1=0.5),
-    }
+    optimizer_names: ClassVar[tuple[str, ...]] = ("d_optimizer", "g_optimizer")
 
     def __init__(self, generator: dict, discriminator: dict, **kwargs):
         super().__init__(**kwargs)

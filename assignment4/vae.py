@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from assignment4 import networks, optimizers
+from assignment4 import networks
 from assignment4.base import GenerativeModel
 
 RECONSTRUCTIONS = ("bce", "mse")
@@ -109,7 +109,7 @@ class VAE(GenerativeModel):
     def test_step(self, data):
         return self.update_trackers(self.compute_losses(data, training=False))
 
-    optimizer_defaults: ClassVar[dict] = {"optimizer": lambda: optimizers.Adam(1e-3)}
+    optimizer_names: ClassVar[tuple[str, ...]] = ("optimizer",)
 
     def optimized_variables(self, name: str) -> list:
         return self.trainable_variables

@@ -56,10 +56,7 @@ class WGAN(GenerativeModel):
         critic_sigmoid: apply a sigmoid to the critic's output (the report's DC-WGAN on MNIST).
     """
 
-    optimizer_defaults: ClassVar[dict] = {
-        "critic_optimizer": lambda: keras.optimizers.RMSprop(5e-5),
-        "g_optimizer": lambda: keras.optimizers.RMSprop(5e-5),
-    }
+    optimizer_names: ClassVar[tuple[str, ...]] = ("critic_optimizer", "g_optimizer")
 
     def __init__(
         self,

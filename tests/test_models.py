@@ -147,7 +147,9 @@ def linear_wgan(critic_sigmoid: bool = False) -> wgan.WGAN:
         latent_dim=4,
         critic_sigmoid=critic_sigmoid,
     )
-    model.compile()
+    model.compile(
+        critic_optimizer=keras.optimizers.RMSprop(1e-3), g_optimizer=keras.optimizers.RMSprop(1e-3)
+    )
     logit = model.critic.get_layer("logit")
     logit.kernel.assign(np.full((784, 1), 1 / 784, "float32"))
     logit.bias.assign(np.zeros(1, "float32"))
@@ -246,7 +248,7 @@ def test_save_and_load_round_trip(exp_id, tmp_path, mnist, cifar10):
         np.testing.assert_allclose(
             np.asarray(loaded.reconstruct(x[:4])), np.asarray(model.reconstruct(x[:4])), atol=1e-6
         )
-    for name in model.optimizer_defaults:
+    for name in model.optimizer_names:
         mine, theirs = getattr(model, name), getattr(loaded, name)
         assert type(theirs) is type(mine), name
         assert math.isclose(float(theirs.learning_rate), float(mine.learning_rate), rel_tol=1e-6)
@@ -255,20 +257,31 @@ def test_save_and_load_round_trip(exp_id, tmp_path, mnist, cifar10):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6)
 
     loaded.train_step(x)  # the loaded model trains on
-    first = next(iter(model.optimizer_defaults))
+    first = next(iter(model.optimizer_names))
     assert int(getattr(loaded, first).iterations) == 2 * int(getattr(model, first).iterations)
 
 
 def test_registry_optimizers_reach_the_compiled_model():
-    gan_model, wgan_model = build("gan_mnist"), build("wgan_mnist")
-    for opt in (gan_model.d_optimizer, gan_model.g_optimizer):
-        assert isinstance(opt, keras.optimizers.Adam)
-        assert math.isclose(float(opt.learning_rate), 2e-4, rel_tol=1e-6)
-        assert math.isclose(float(opt.beta_1), 0.5)
-    assert gan_model.d_optimizer is not gan_model.g_optimizer
-    for opt in (wgan_model.critic_optimizer, wgan_model.g_optimizer):
-        assert isinstance(opt, keras.optimizers.RMSprop)
-        assert math.isclose(float(opt.learning_rate), 5e-5, rel_tol=1e-6)
+    for exp_id in ("gan_mnist", "wgan_mnist", "vae_mnist_z2"):
+        exp, model = experiments.get(exp_id), build(exp_id)
+        for name, config in exp.optimizers.items():
+            opt = getattr(model, name)
+            assert keras.saving.get_registered_name(type(opt)).endswith(config["class_name"])
+            for key, expected in config["config"].items():
+                assert math.isclose(float(getattr(opt, key)), expected, rel_tol=1e-6), key
+        mine = [getattr(model, name) for name in model.optimizer_names]
+        assert len({id(o) for o in mine}) == len(mine)  # one optimizer per network
+
+
+def test_compile_needs_every_optimizer_of_the_family():
+    model = gan.GAN(
+        generator={"type": "mlp_generator", "units": [8]},
+        discriminator={"type": "mlp_discriminator", "units": [8]},
+        data_shape=(28, 28),
+        latent_dim=4,
+    )
+    with pytest.raises(TypeError, match="g_optimizer"):
+        model.compile(d_optimizer=keras.optimizers.Adam())
 
 
 # --- compile, metric names ------------------------------------------------------------------
