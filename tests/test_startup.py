@@ -109,7 +109,51 @@ def test_peak_memory_comes_from_psutil_or_proc():
 
 def test_pyproject_states_the_tested_python_versions():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["requires-python"] == ">=3.11,<3.12"
+    assert project["requires-python"] == ">=3.11"
     versions = [c for c in project["classifiers"] if c.startswith("Programming Language :: Py")]
     assert [v for v in versions if "." in v] == ["Programming Language :: Python :: 3.11"]
     assert sys.version_info[:2] == (3, 11)  # the version this suite is run with
+
+
+def setup_plan(tmp_path, installed: str | None, **env) -> str:
+    """What scripts/setup.sh would install, run dry in a copy of the repository whose .venv
+    is this interpreter, with empty stand-ins for the packages its import probe looks for
+    (the probe's answer is not what is tested here, the choice of wheels is)."""
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    for name in ("scripts/setup.sh", "requirements.txt", "pyproject.toml"):
+        (repo / name).write_text((REPO / name).read_text())
+    bin_dir = repo / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    (bin_dir / "activate").write_text(f'export PATH="{bin_dir}:$PATH"\n')
+    if installed is not None:
+        (repo / ".venv" / ".installed").write_text(installed + "\n")
+        os.utime(repo / "requirements.txt", (1, 1))  # older than the stamp
+    probe = tmp_path / "probe"
+    for name in ("assignment4", "tensorflow", "keras", "nbval", "tensorboard"):
+        (probe / name).mkdir(parents=True)
+        (probe / name / "__init__.py").write_text("")
+    full_env = {k: v for k, v in os.environ.items() if k != "ASSIGNMENT4_CUDA"}
+    full_env.update(ASSIGNMENT4_SETUP_DRY_RUN="1", PYTHONPATH=str(probe), **env)
+    proc = subprocess.run(
+        ["bash", str(repo / "scripts" / "setup.sh")],
+        check=False, capture_output=True, text=True, env=full_env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_setup_installs_the_cuda_wheels_only_with_assignment4_cuda(tmp_path):
+    cpu = setup_plan(tmp_path / "a", installed=None)
+    assert "pip install --quiet -r requirements.txt" in cpu and "and-cuda" not in cpu
+    assert "would record: cpu" in cpu
+    assert setup_plan(tmp_path / "b", installed="cpu") == "up to date: cpu\n"
+    # Asking for CUDA on a CPU install installs again: the CUDA wheels, then the GPU check.
+    cuda = setup_plan(tmp_path / "c", installed="cpu", ASSIGNMENT4_CUDA="1")
+    assert "pip install --quiet tensorflow[and-cuda]==2.21.0" in cuda
+    assert "list_physical_devices('GPU')" in cuda and "would record: cuda" in cuda
+    assert cuda.index("-r requirements.txt") < cuda.index("and-cuda") < cuda.index("-e .")
+    assert setup_plan(tmp_path / "d", installed="cuda", ASSIGNMENT4_CUDA="1") == (
+        "up to date: cuda\n"
+    )
