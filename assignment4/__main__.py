@@ -240,9 +240,9 @@ def main(argv=None) -> int:
         startup.uninstall()
     try:
         if args.command in USES_DEVICES:
-            from assignment4 import monitoring
+            from assignment4 import training
 
-            print(monitoring.device_line(), flush=True)
+            print(training.device_line(), flush=True)
         args.func(args)
     except Assignment4Error as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Watching a run: TensorBoard logs, the projected wall time and the ETA, the device line.
+"""Watching a run: TensorBoard logs, the projected wall time and the ETA.
 
     runs/<id>/<profile>/tensorboard/    every history metric per epoch, every sample grid
 
@@ -26,25 +26,6 @@ from assignment4.fileio import read_json
 TENSORBOARD_DIR = "tensorboard"
 # Above this projection, the `full` profile on a CPU gets the advice to choose `quick`.
 CPU_FULL_ADVICE_S = 3600.0
-
-
-# --- the device line --------------------------------------------------------------------------
-
-
-def device_line() -> str:
-    """One line: TensorFlow and Keras versions, the devices and kernels that will be used."""
-    from assignment4 import training
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = []
-        for gpu in gpus:
-            details = tf.config.experimental.get_device_details(gpu)
-            names.append(details.get("device_name", gpu.name))
-        where = f"{len(gpus)} GPU(s): {', '.join(names)} (cuDNN kernels)"
-    else:
-        where = training.devices()[0] + ", no GPU visible"
-    return f"TensorFlow {tf.__version__}, Keras {keras.__version__} on {where}"
 
 
 # --- TensorBoard ------------------------------------------------------------------------------

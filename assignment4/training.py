@@ -101,6 +101,18 @@ def devices() -> list[str]:
     return [d.name for d in gpus] or [f"CPU ({os.cpu_count()} cores{kernels})"]
 
 
+def device_line() -> str:
+    """One line: TensorFlow and Keras versions, the devices and kernels that will be used."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                 for g in gpus]  # fmt: skip
+        where = f"{len(gpus)} GPU(s): {', '.join(names)} (cuDNN kernels)"
+    else:
+        where = devices()[0] + ", no GPU visible"
+    return f"TensorFlow {tf.__version__}, Keras {keras.__version__} on {where}"
+
+
 def fixed_noise(latent_dim: int, seed: int, n: int = SAMPLE_GRID[0] * SAMPLE_GRID[1]):
     """The latent points of every sample grid of a run: the same on every resume."""
     return np.random.default_rng([seed, 2024]).standard_normal((n, latent_dim)).astype("float32")
