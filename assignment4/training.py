@@ -102,14 +102,18 @@ def devices() -> list[str]:
 
 
 def device_line() -> str:
-    """One line: TensorFlow and Keras versions, the devices and kernels that will be used."""
+    """One line: TensorFlow and Keras versions, the devices and kernels that will be used.
+
+    Physical devices only: the runtime is not started, so logical devices can still be set.
+    """
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
                  for g in gpus]  # fmt: skip
         where = f"{len(gpus)} GPU(s): {', '.join(names)} (cuDNN kernels)"
     else:
-        where = devices()[0] + ", no GPU visible"
+        kernels = "oneDNN" if onednn_enabled() else "Eigen"
+        where = f"CPU ({os.cpu_count()} cores, {kernels} kernels), no GPU visible"
     return f"TensorFlow {tf.__version__}, Keras {keras.__version__} on {where}"
 
 
