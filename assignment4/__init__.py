@@ -7,8 +7,13 @@ import os as _os
 import platform as _platform
 import sys as _sys
 
-# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from assignment4 import startup as _startup
+
+# Quiet TensorFlow's C++ log lines (INFO, WARNING and ERROR) unless the user set the level;
+# `python -m assignment4 --verbose` sets it to 0. The lines TensorFlow writes while its
+# libraries load ignore the variable; `startup` filters those by the same level.
+_os.environ.setdefault(_startup.LEVEL_ENV, _startup.DEFAULT_LEVEL)
+_startup.install()
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow turns its oneDNN CPU kernels on by itself only on x86 CPUs with AVX-512 neural
 # network extensions (Cascade Lake and newer). Elsewhere (this project's 2-core AVX2 AMD test

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -137,11 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m assignment4",
         description="VAE, GAN and WGAN on MNIST and CIFAR-10: the course report, reproduced.",
     )
+    verbose_help = (
+        "show TensorFlow's own C++ log lines (INFO, WARNING, ERROR), hidden by default "
+        "unless TF_CPP_MIN_LOG_LEVEL is set"
+    )
+    p.add_argument("--verbose", action="store_true", help=verbose_help)
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
 
     def add(name, func, help_):
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.set_defaults(func=func)
+        sp.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help=verbose_help)  # fmt: skip
         return sp
 
     def common(sp, runs=True, profile=True):
@@ -219,9 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that train or run models: they start with one line naming the devices.
+USES_DEVICES = ("run", "sample", "evaluate", "bench", "train-classifiers")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        from assignment4 import startup
+
+        os.environ[startup.LEVEL_ENV] = "0"  # before TensorFlow loads, if it has not yet
+        startup.uninstall()
     try:
+        if args.command in USES_DEVICES:
+            from assignment4 import training
+
+            print(training.device_line(), flush=True)
         args.func(args)
     except Assignment4Error as e:
         print(f"error: {e}", file=sys.stderr)

@@ -178,6 +178,106 @@ def classifier_inception_score(
     return (mean, std) if return_std else mean
 
 
+# --- collapse diagnostics -------------------------------------------------------------------
+
+#: Mode collapse: a class predicted for fewer than this fraction of the samples...
+MIN_CLASS_FRACTION = 0.02
+#: ...or a classifier IS below this (1 = every sample gets the same prediction).
+MIN_CLASSIFIER_IS = 2.0
+#: A VAE latent unit is active when its KL, averaged over the test set, exceeds this (nats).
+ACTIVE_UNIT_KL = 0.01
+
+
+def class_histogram(probs: np.ndarray) -> np.ndarray:
+    """Fraction of the samples the classifier assigns to each class (argmax of the softmax)."""
+    p = np.asarray(probs)
+    if p.ndim != 2 or len(p) == 0:
+        raise ValueError(f"probs must be shaped (n >= 1, classes), got {p.shape}")
+    counts = np.bincount(p.argmax(axis=1), minlength=p.shape[1])
+    return counts / counts.sum()
+
+
+def mode_collapse(probs: np.ndarray, class_names: list[str] | None = None) -> dict:
+    """The samples' class histogram and whether it shows mode collapse, said in words.
+
+    Mode collapse is flagged when a class gets under `MIN_CLASS_FRACTION` of the samples or
+    the classifier IS is under `MIN_CLASSIFIER_IS`.
+
+    Returns:
+        `{"class_histogram": [...], "min_class_fraction": f, "mode_collapse": bool,
+        "mode_collapse_text": "..."}`.
+    """
+    hist = class_histogram(probs)
+    names = class_names or [str(k) for k in range(len(hist))]
+    score = classifier_inception_score(probs, splits=min(10, len(probs)))
+    rare = [names[k] for k in np.flatnonzero(hist < MIN_CLASS_FRACTION)]
+    top = int(hist.argmax())
+    reasons = []
+    if rare:
+        reasons.append(
+            f"{len(rare)} of {len(hist)} classes get under {MIN_CLASS_FRACTION:.0%} of the "
+            f"samples ({', '.join(rare)})"
+        )
+    if score < MIN_CLASSIFIER_IS:
+        reasons.append(f"classifier IS {score:.2f} < {MIN_CLASSIFIER_IS:g}")
+    if reasons:
+        text = (
+            f"mode collapse: {'; '.join(reasons)}; the most frequent class, {names[top]}, "
+            f"takes {hist[top]:.1%}."
+        )
+    else:
+        text = (
+            f"no mode collapse: every class gets at least {hist.min():.1%} of the samples "
+            f"(most: {names[top]}, {hist[top]:.1%}); classifier IS {score:.2f}."
+        )
+    return {
+        "class_histogram": [round(float(v), 4) for v in hist],
+        "min_class_fraction": float(hist.min()),
+        "mode_collapse": bool(reasons),
+        "mode_collapse_text": text,
+    }
+
+
+def latent_unit_kl(model, images_unit: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """A VAE's KL(q(z|x) || N(0, 1)) per latent dimension, averaged over `images_unit`."""
+    total, n = None, 0
+    for i in range(0, len(images_unit), batch_size):
+        mean, log_var = model.encode(images_unit[i : i + batch_size], training=False)
+        mean, log_var = np.asarray(mean, np.float64), np.asarray(log_var, np.float64)
+        kl = 0.5 * (np.square(mean) + np.exp(log_var) - 1.0 - log_var)
+        total = kl.sum(axis=0) if total is None else total + kl.sum(axis=0)
+        n += len(kl)
+    if total is None:
+        raise ValueError("no images to encode")
+    return total / n
+
+
+def active_units(unit_kl: np.ndarray) -> dict:
+    """How many latent units carry information (KL above `ACTIVE_UNIT_KL`), said in words.
+
+    No active unit is posterior collapse: the decoder ignores z and every sample looks alike.
+    """
+    unit_kl = np.asarray(unit_kl, np.float64)
+    active = int(np.sum(unit_kl > ACTIVE_UNIT_KL))
+    dim = len(unit_kl)
+    if active == 0:
+        text = (
+            f"posterior collapse: none of the {dim} latent units is active (KL per unit "
+            f"<= {ACTIVE_UNIT_KL} nats over the test set); the decoder ignores z."
+        )
+    else:
+        text = (
+            f"{active} of {dim} latent units active (KL per unit > {ACTIVE_UNIT_KL} nats over "
+            f"the test set; total KL {unit_kl.sum():.1f} nats)."
+        )
+    return {
+        "active_units": active,
+        "latent_dim": dim,
+        "posterior_collapse": active == 0,
+        "active_units_text": text,
+    }
+
+
 # --- features of images ---------------------------------------------------------------------
 
 
@@ -305,7 +405,8 @@ def sample_metrics(
         cache_dir: where `real_floor` may cache its numbers (None: memory only).
 
     Returns:
-        A dict with the keys of `METRIC_KEYS` (not Inception-based numbers).
+        A dict with the keys of `METRIC_KEYS` (not Inception-based numbers) and those of
+        `mode_collapse` (the samples' class histogram, judged).
     """
     n = len(samples_uint8)
     feats, probs = features(dataset_name, samples_uint8)
@@ -317,6 +418,7 @@ def sample_metrics(
         **real_floor(dataset_name, n, cache_dir),
         "classifier_test_accuracy": test_accuracy,
         "n_samples": n,
+        **mode_collapse(probs, list(data.CLASS_NAMES[dataset_name])),
     }
 
 
@@ -336,7 +438,9 @@ def evaluate_run(
         seed: the latent draw of the samples.
 
     Returns:
-        The metrics (section 8 names); VAEs also get `test_elbo`, minus the mean test loss.
+        The metrics (section 8 names) with the samples' class histogram and the mode-collapse
+        verdict; VAEs also get `test_elbo` (minus the mean test loss) and their active latent
+        units.
 
     Raises:
         RunError: the run or its `model.keras` is missing; the message says how to make it.
@@ -363,6 +467,8 @@ def evaluate_run(
         test = data.pipeline(x_test, batch_size=500, scale="unit", shuffle=False)
         result = model.evaluate(test, return_dict=True, verbose=0)
         metrics["test_elbo"] = -float(result["loss"])
+        x_unit = (x_test.astype(np.float32) / 255.0).reshape((-1, *model.image_shape))
+        metrics.update(active_units(latent_unit_kl(model, x_unit)))
     metrics["note"] = NOT_INCEPTION
     fileio.write_json(metrics, run_dir / "metrics.json")
     return metrics
@@ -381,7 +487,30 @@ _COLUMNS = (
     ("classifier_is_real", "IS real"),
     ("test_elbo", "test ELBO"),
     ("classifier_test_accuracy", "clf acc"),
+    ("min_class_fraction", "min class"),
+    ("active", "active z"),
+    ("verdict", "collapse"),
 )
+
+
+def diagnosis(metrics: dict) -> str:
+    """The collapse diagnostics of one run's metrics in words ('' when there are none)."""
+    parts = [metrics.get("mode_collapse_text", ""), metrics.get("active_units_text", "")]
+    return " ".join(p for p in parts if p)
+
+
+def _derived(row: dict) -> dict:
+    row = dict(row)
+    if "active_units" in row:
+        row["active"] = f"{row['active_units']}/{row.get('latent_dim', '?')}"
+    flags = [
+        name
+        for key, name in (("mode_collapse", "mode"), ("posterior_collapse", "posterior"))
+        if row.get(key)
+    ]
+    if "mode_collapse" in row or "posterior_collapse" in row:
+        row["verdict"] = " + ".join(flags) if flags else "none"
+    return row
 
 
 def _cell(value) -> str:
@@ -400,6 +529,7 @@ def format_metrics_table(rows: list[dict]) -> str:
     Rows may carry an `id`. Missing values print as '-'.
     """
     header = [title for _, title in _COLUMNS]
+    rows = [_derived(row) for row in rows]
     body = [[_cell(row.get(key)) for key, _ in _COLUMNS] for row in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     title = (
@@ -412,4 +542,8 @@ def format_metrics_table(rows: list[dict]) -> str:
         "  ".join("-" * w for w in widths),
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in body]
+    said = [(row.get("id", f"row {k}"), diagnosis(row)) for k, row in enumerate(rows, 1)]
+    said = [(name, text) for name, text in said if text]
+    if said:
+        lines += ["", "Collapse diagnostics:"] + [f"  {name}: {text}" for name, text in said]
     return "\n".join(lines)

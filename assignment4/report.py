@@ -636,6 +636,7 @@ def _metrics_section(infos: Sequence[RunInfo], profile: str, runs) -> list[str]:
     lines.append("")
     if accuracy:
         lines += [f"The feature classifiers' test accuracy: {', '.join(accuracy)}.", ""]
+    lines += _collapse_lines(measured)
     missing = [i.exp.id for i in infos if i.exists and not i.metrics]
     if missing:
         lines += [
@@ -646,6 +647,28 @@ def _metrics_section(infos: Sequence[RunInfo], profile: str, runs) -> list[str]:
             "",
         ]
     return lines
+
+
+def _collapse_lines(measured: Sequence[RunInfo]) -> list[str]:
+    """Mode collapse (class histogram of the samples) and a VAE's active latent units, in words."""
+    from assignment4 import evaluation
+
+    said = [(info.exp.id, evaluation.diagnosis(info.metrics)) for info in measured]
+    said = [(exp_id, text) for exp_id, text in said if text]
+    if not said:
+        return []
+    return [
+        (
+            "Collapse diagnostics: the project classifier's class histogram of the samples "
+            f"(mode collapse when a class gets under {evaluation.MIN_CLASS_FRACTION:.0%} of them "
+            f"or the classifier IS is under {evaluation.MIN_CLASSIFIER_IS:g}) and, for VAEs, the "
+            f"latent units whose KL over the test set exceeds {evaluation.ACTIVE_UNIT_KL} nats "
+            "(none active is posterior collapse)."
+        ),
+        "",
+        *(f"- `{exp_id}`: {text}" for exp_id, text in said),
+        "",
+    ]
 
 
 def _better(metric: str, a: float, b: float) -> bool:

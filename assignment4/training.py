@@ -18,7 +18,6 @@ import datetime as _dt
 import math
 import os
 import platform
-import resource
 import shutil
 import sys
 import time
@@ -26,11 +25,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import psutil
 import tensorflow as tf
 
 import assignment4
 from assignment4.errors import ConfigError, RunError
 from assignment4.fileio import atomic_path, read_json, write_json
+from assignment4.monitoring import Progress, TensorBoardLog, projected_time  # noqa: F401
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 SAMPLE_GRID = (8, 8)
@@ -98,6 +99,22 @@ def devices() -> list[str]:
     gpus = tf.config.list_logical_devices("GPU")
     kernels = ", oneDNN kernels" if onednn_enabled() else ", Eigen kernels"
     return [d.name for d in gpus] or [f"CPU ({os.cpu_count()} cores{kernels})"]
+
+
+def device_line() -> str:
+    """One line: TensorFlow and Keras versions, the devices and kernels that will be used.
+
+    Physical devices only: the runtime is not started, so logical devices can still be set.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                 for g in gpus]  # fmt: skip
+        where = f"{len(gpus)} GPU(s): {', '.join(names)} (cuDNN kernels)"
+    else:
+        kernels = "oneDNN" if onednn_enabled() else "Eigen"
+        where = f"CPU ({os.cpu_count()} cores, {kernels} kernels), no GPU visible"
+    return f"TensorFlow {tf.__version__}, Keras {keras.__version__} on {where}"
 
 
 def fixed_noise(latent_dim: int, seed: int, n: int = SAMPLE_GRID[0] * SAMPLE_GRID[1]):
@@ -329,6 +346,8 @@ def run_experiment(
         SampleGrid(
             folder / "samples", fixed_noise(exp.latent_dim, seed), prof.sample_every, n_epochs
         ),
+        TensorBoardLog(folder),  # after the history and the grids: it logs what they wrote
+        Progress(exp, prof.name, n_epochs, None, log=log),
         AtomicBackupAndRestore(str(backup), delete_checkpoint=False),
     ]
     try:
@@ -362,8 +381,20 @@ def run_experiment(
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """Peak resident memory of this process so far, in MB (psutil: Linux, macOS, Windows).
+
+    Where the system keeps no peak (macOS), the current resident memory is the lower bound.
+    """
+    info = psutil.Process().memory_info()
+    peak = getattr(info, "peak_wset", None)  # Windows
+    if peak is None:
+        try:
+            with open("/proc/self/status") as status:  # Linux: VmHWM, the high-water mark
+                line = next(s for s in status if s.startswith("VmHWM:"))
+            peak = int(line.split()[1]) * 1024
+        except (OSError, StopIteration, ValueError):
+            peak = info.rss
+    return round(peak / 2**20, 1)
 
 
 def _backup_epoch(backup: Path) -> int:

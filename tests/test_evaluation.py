@@ -240,3 +240,87 @@ def test_format_metrics_table_says_these_are_not_inception_numbers():
     assert len(lines) == 5  # title, header, rule, two rows
     assert "vae_mnist_z2" in lines[3] and "12.35" in lines[3] and "-140.20" in lines[3]
     assert "gan_mnist" in lines[4] and " - " in lines[4]  # missing values print as '-'
+
+
+# --- collapse diagnostics --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mnist_test_probs():
+    """The committed classifier's softmax on the real MNIST test set, and the labels."""
+    from assignment4 import data
+
+    _, (x_test, y_test) = data.load("mnist")
+    _, probs = evaluation.features("mnist", x_test[:2000])
+    return probs, y_test[:2000]
+
+
+def test_real_test_images_of_one_digit_are_flagged_as_mode_collapse(mnist_test_probs):
+    probs, labels = mnist_test_probs
+    ones = evaluation.mode_collapse(probs[labels == 1])
+    assert ones["mode_collapse"] is True
+    assert ones["class_histogram"][1] > 0.98 and ones["min_class_fraction"] == 0.0
+    text = ones["mode_collapse_text"]
+    assert text.startswith("mode collapse: 9 of 10 classes get under 2% of the samples")
+    assert "classifier IS 1.0" in text and "the most frequent class, 1" in text
+
+
+def test_the_balanced_test_set_is_not_flagged(mnist_test_probs):
+    probs, _ = mnist_test_probs
+    verdict = evaluation.mode_collapse(probs)
+    assert verdict["mode_collapse"] is False
+    assert verdict["min_class_fraction"] > 0.08
+    assert sum(verdict["class_histogram"]) == pytest.approx(1.0, abs=1e-3)
+    assert verdict["mode_collapse_text"].startswith("no mode collapse: every class gets")
+
+
+def test_two_digits_only_are_flagged_by_the_missing_classes(mnist_test_probs):
+    probs, labels = mnist_test_probs
+    verdict = evaluation.mode_collapse(probs[(labels == 3) | (labels == 7)])
+    assert verdict["mode_collapse"] is True
+    assert "8 of 10 classes" in verdict["mode_collapse_text"]
+    assert "classifier IS" not in verdict["mode_collapse_text"]  # IS is about 2: not the reason
+
+
+def test_active_units_count_the_latent_dimensions_above_the_threshold():
+    verdict = evaluation.active_units(np.array([0.0, 0.005, 0.02, 3.1]))
+    assert verdict["active_units"] == 2 and verdict["latent_dim"] == 4
+    assert verdict["posterior_collapse"] is False
+    assert verdict["active_units_text"].startswith("2 of 4 latent units active")
+    collapsed = evaluation.active_units(np.full(8, 1e-4))
+    assert collapsed["posterior_collapse"] is True
+    assert collapsed["active_units_text"].startswith("posterior collapse: none of the 8")
+
+
+def test_latent_unit_kl_of_a_trained_vae_matches_the_models_own_kl(smoke_runs):
+    """Summed over dimensions, the per-unit KL is the test KL that the model itself logs."""
+    from assignment4 import data, training
+
+    model = training.load_run_model("vae_mnist_z2", "smoke", smoke_runs)
+    _, (x_test, _) = data.load("mnist")
+    x = (x_test[:500].astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    unit_kl = evaluation.latent_unit_kl(model, x, batch_size=200)
+    assert unit_kl.shape == (2,) and np.all(unit_kl >= 0)
+    logged = model.evaluate(x, batch_size=500, verbose=0, return_dict=True)["kl"]
+    assert unit_kl.sum() == pytest.approx(logged, rel=1e-3)
+
+
+def test_evaluate_writes_the_diagnostics_in_words(smoke_runs, tmp_path, capsys):
+    import shutil
+
+    from assignment4.__main__ import main
+
+    shutil.copytree(smoke_runs / "vae_mnist_z2", tmp_path / "vae_mnist_z2")
+    rc = main(["evaluate", "vae_mnist_z2", "--profile", "smoke", "--runs", str(tmp_path)]
+              + ["-n", "200"])  # fmt: skip
+    assert rc == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "vae_mnist_z2" / "smoke" / "metrics.json").read_text())
+    assert len(metrics["class_histogram"]) == 10 and isinstance(metrics["mode_collapse"], bool)
+    assert metrics["latent_dim"] == 2 and 0 <= metrics["active_units"] <= 2
+    assert "latent units" in metrics["active_units_text"]
+    assert "collapse" in metrics["mode_collapse_text"]
+    assert "Collapse diagnostics:" in out and metrics["mode_collapse_text"] in out
+    header = next(line for line in out.splitlines() if line.startswith("run "))
+    assert "min class" in header and "active z" in header and "collapse" in header
+    assert f"{metrics['active_units']}/2" in out

@@ -198,6 +198,7 @@ def test_metrics_table_and_claims(tmp_path):
     assert lines[0].endswith("**Supported**.")
     assert "favouring `wgan_mnist`" in lines[1] and "favouring `dcwgan_mnist`" in lines[1]
     assert lines[1].endswith("**Not supported**.")
+    assert "Collapse diagnostics" not in text  # the metrics carry none
     assert "no metrics.json for `convvae_cifar10`, `vae_cifar10`" in lines[2]
     assert lines[2].endswith("**Not checked**.")
 
@@ -278,3 +279,29 @@ def test_real_registry_fits_the_report(tmp_path):
     ).read_text()
     assert "Runs found: 0 of 9." in text
     assert text.count("run it with `python -m assignment4 run") == 9
+
+
+def test_the_report_says_mode_and_posterior_collapse_in_words(tmp_path):
+    runs = tmp_path / "runs"
+    collapsed = metrics(80.0, 0.5) | {
+        "mode_collapse": True,
+        "mode_collapse_text": "mode collapse: 9 of 10 classes get under 2% of the samples.",
+    }
+    vae = metrics(10.0, 0.01, elbo=-95.0) | {
+        "mode_collapse": False,
+        "mode_collapse_text": "no mode collapse: every class gets at least 7.0% of the samples.",
+        "active_units": 0,
+        "latent_dim": 2,
+        "active_units_text": "posterior collapse: none of the 2 latent units is active.",
+    }
+    write_run(runs, "dcwgan_mnist", 2, metrics=collapsed)
+    write_run(runs, "vae_mnist_z2", 2, metrics=vae)
+    text = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
+    ).read_text()
+    assert "Collapse diagnostics:" in text
+    assert "- `dcwgan_mnist`: mode collapse: 9 of 10 classes get under 2%" in text
+    assert (
+        "- `vae_mnist_z2`: no mode collapse: every class gets at least 7.0% of the samples. "
+        "posterior collapse: none of the 2 latent units is active." in text
+    )
