@@ -130,6 +130,22 @@ class Experiment:
         """Real images one `fit` step consumes (a WGAN step holds n_critic critic batches)."""
         return self.batch_size * self.model.get("n_critic", 1)
 
+    def settings_text(self) -> str:
+        """The hyper-parameters the report leaves open, in one line (captions, notebooks)."""
+        parts = [f"batch {self.batch_size}"]
+        nets = [(k, v) for k, v in self.model.items() if isinstance(v, dict) and "type" in v]
+        parts.append(", ".join(f"{name} {_network_text(spec)}" for name, spec in nets))
+        by_config: dict[str, list[str]] = {}
+        for name, config in self.optimizers.items():
+            by_config.setdefault(_optimizer_text(config), []).append(_OPTIMIZER_OF[name])
+        parts.extend(
+            f"{' and '.join(names)}: {text}" if all(names) else text
+            for text, names in by_config.items()
+        )
+        if "n_critic" in self.model:
+            parts.append(f"n_critic {self.model['n_critic']}, clip {self.model['clip_value']:g}")
+        return "; ".join(parts)
+
     def epochs(self, profile_name: str | None = None) -> int:
         """Epochs under a profile."""
         p = profile(profile_name)
@@ -184,6 +200,34 @@ class Experiment:
         if 0 < rest < n_critic:
             n_train -= rest
         return n_train, min(p.test_size or spec.n_test, spec.n_test)
+
+
+_OPTIMIZER_OF = {
+    "optimizer": "",
+    "d_optimizer": "discriminator",
+    "critic_optimizer": "critic",
+    "g_optimizer": "generator",
+}
+
+
+def _network_text(spec: dict) -> str:
+    """Widths of a network spec: '784-512-256', '7x7x128-64-32 (5x5)'."""
+    if "units" in spec:
+        return "-".join(map(str, spec["units"]))
+    widths = "-".join(map(str, spec["filters"]))
+    if "base" in spec:
+        widths = "x".join(map(str, spec["base"])) + "-" + widths
+    k = spec.get("kernel_size", 4)
+    return f"{widths} ({k}x{k})"
+
+
+def _optimizer_text(config: dict) -> str:
+    """'Adam(lr 0.0002, beta_1 0.5)' from a Keras optimizer config."""
+    name = config["class_name"].split(">")[-1]
+    args = ", ".join(
+        f"{'lr' if k == 'learning_rate' else k} {v:g}" for k, v in config["config"].items()
+    )
+    return f"{name}({args})"
 
 
 class _null_scope:

@@ -466,6 +466,8 @@ def _provenance_caption(info: RunInfo) -> str:
         text += f"; {p['train_size']} training and {p.get('test_size', '?')} test images"
     if "seed" in p:
         text += f", seed {p['seed']}"
+    if p.get("settings"):
+        text += f"; {p['settings']}"
     return text
 
 

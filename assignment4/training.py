@@ -311,6 +311,7 @@ def run_experiment(
         "epochs": 0,
         "epochs_planned": n_epochs,
         "batch_size": exp.batch_size,
+        "settings": exp.settings_text(),
         "train_size": n_train,
         "test_size": n_test,
         "seed": seed,
