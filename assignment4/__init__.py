@@ -16,10 +16,9 @@ _os.environ.setdefault(_startup.LEVEL_ENV, _startup.DEFAULT_LEVEL)
 _startup.install()
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow turns its oneDNN CPU kernels on by itself only on x86 CPUs with AVX-512 neural
-# network extensions (Cascade Lake and newer). Elsewhere (this project's 2-core AVX2 AMD test
-# machine, many laptops) it runs Eigen's kernels, which trained the convolutional models 1.6x
-# slower there (README, "Speed"). The variable must be set before TensorFlow loads, so here;
-# `TF_ENABLE_ONEDNN_OPTS=0` in the environment still turns it off.
+# network extensions (Cascade Lake and newer); elsewhere it runs Eigen's kernels, which train
+# convolutions slower (README, "Speed", has the measurements). The variable must be set before
+# TensorFlow loads, so here; `TF_ENABLE_ONEDNN_OPTS=0` in the environment still turns it off.
 if _platform.machine().lower() in ("x86_64", "amd64"):
     if "tensorflow" in _sys.modules and "TF_ENABLE_ONEDNN_OPTS" not in _os.environ:
         from tensorflow.python.util import _pywrap_util_port
@@ -29,7 +28,7 @@ if _platform.machine().lower() in ("x86_64", "amd64"):
 
             warnings.warn(
                 "TensorFlow was imported before assignment4, so it runs without its oneDNN "
-                "CPU kernels (on CPUs without AVX-512 that trains convolutions up to 1.6x "
+                "CPU kernels (on CPUs without AVX-512 that trains convolutions markedly "
                 "slower). Import assignment4 before keras/tensorflow, or set "
                 "TF_ENABLE_ONEDNN_OPTS=1 before Python starts.",
                 stacklevel=2,

@@ -28,7 +28,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 RECORD_FILE = "classifiers.json"
 FEATURE_LAYER = "features"
 OUTPUT_LAYER = "probabilities"
-ACCURACY_TARGETS = {"mnist": 0.99, "cifar10": 0.80}  # DESIGN section 6
+ACCURACY_TARGETS = {"mnist": 0.99, "cifar10": 0.80}
 
 
 @dataclass(frozen=True)

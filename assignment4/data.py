@@ -238,8 +238,8 @@ def pipeline(
     ds = ds.batch(batch_size, drop_remainder=False)
     # The cast and scale of a batch are tiny next to a training step: one background thread
     # (the prefetch's) keeps two batches ready. tf.data's autotuner stays off: with it on,
-    # destroying an iterator (every fit() epoch, every evaluation) blocked the main thread
-    # for 3-7 s here waiting for the autotuner's thread, i.e. a third of an MNIST epoch.
+    # destroying an iterator (every fit() epoch, every evaluation) blocks the main thread
+    # while it waits for the autotuner's thread (README, "Speed").
     ds = ds.map(lambda x: scale_images(x, scale)).prefetch(2)
     options = tf.data.Options()
     options.autotune.enabled = False

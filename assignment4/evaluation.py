@@ -1,4 +1,4 @@
-"""Sample-quality metrics from the project's own small classifiers (DESIGN section 6).
+"""Sample-quality metrics from the project's own small classifiers.
 
 The features are the 128-d penultimate layer of `assignment4.classifier`, trained on the
 same data set, and the probabilities are its softmax. So `fd` is a Fréchet distance and

@@ -94,8 +94,7 @@ class Experiment:
         optimizers: optimizer name -> Keras optimizer config.
         quick_epochs: epochs under the 'quick' profile (chosen to fit its time budget).
         jit_compile: XLA for the train step. 'auto' is Keras' choice: on with a GPU, off on a
-            CPU-only machine, where `bench --jit on|off` measured XLA slower for most models;
-            True where XLA measured faster on the CPU too (see README, Speed).
+            CPU-only machine; `bench --jit on|off` measures the lever (README, "Speed").
         steps_per_execution: train steps per call from Python into the compiled function.
     """
 

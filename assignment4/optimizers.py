@@ -2,10 +2,8 @@
 
 Keras 3 writes Adam's update as about a dozen element-wise ops per variable (subtract,
 multiply, square, square root, divide, three assignments...), each a full pass over the
-variable's memory. On a CPU that is a large share of a small model's step: for
-`vae_mnist_z128` the profiler put the optimizer's element-wise ops at about a third of all
-op time (5.1 of 14.4 s over one epoch; the matrix multiplies: 7.1 s). TensorFlow has the same update as one kernel,
-`ResourceApplyAdam` (one pass, vectorised, multi-threaded), which `tf.keras` used to call.
+variable's memory. On a CPU that is a large share of a small model's step (README, "Speed",
+has the profile). TensorFlow has the same update as one kernel, `ResourceApplyAdam` (one pass, vectorised, multi-threaded), which `tf.keras` used to call.
 
 `Adam` below is `keras.optimizers.Adam` with the same arguments, slots, config and results
 (the kernel computes exactly Keras' formulas: `m += (g - m)(1 - beta_1)`, `v += (g^2 - v)

@@ -1,8 +1,8 @@
 """Eager PyTorch CPU training loops: the speed yardstick for the Keras models.
 
-DESIGN section 7 asks the project to train at least as fast as an equivalent, plainly
+The project aims to train at least as fast as an equivalent, plainly
 written eager PyTorch loop. This file is that loop, for five of the report's experiments,
-with the architectures and optimizers of DESIGN section 3 and batch size 128:
+with the architectures and optimizers of the report (README, "The nine experiments") and batch size 128:
 
     vae_mnist_z128   MLP VAE, BCE-with-logits summed over pixels + KL, Adam 1e-3
     gan_mnist        MLP GAN, BCE from logits, non-saturating G loss, Adam 2e-4 (beta1 0.5)
@@ -48,7 +48,7 @@ DATA_DIR = REPO_ROOT / "data"
 BATCH_SIZE = 128
 WARMUP_STEPS = 20
 LEAK = 0.2  # LeakyReLU(0.2) throughout the report
-GAN_LATENT_DIM = 128  # DESIGN: "G: z128-..."; the DCGAN uses the same width
+GAN_LATENT_DIM = 128  # the report's "G: z128-..."; the DCGAN uses the same width
 N_CRITIC = 5
 CLIP_VALUE = 0.01
 
@@ -110,7 +110,7 @@ class MLPVAE(nn.Module):
 
 
 class ConvVAE(nn.Module):
-    """DESIGN's conv VAE: Conv 32/64/128 4x4 s2 BN-LReLU; Dense 4x4x128, ConvT 128/64/32."""
+    """The report's conv VAE: Conv 32/64/128 4x4 s2 BN-LReLU; Dense 4x4x128, ConvT 128/64/32."""
 
     def __init__(self, channels: int = 3, latent_dim: int = 512):
         super().__init__()
@@ -334,7 +334,7 @@ EXPERIMENTS: dict[str, tuple[str, Callable[[], object]]] = {
 
 
 def check_shapes() -> None:
-    """Assert that every network maps to and from the DESIGN image shapes."""
+    """Assert that every network maps to and from the data sets' image shapes."""
     with torch.no_grad():
         z = torch.randn(2, GAN_LATENT_DIM)
         assert MLPGenerator().eval()(z).shape == (2, 1, 28, 28)
