@@ -180,17 +180,23 @@ print(json.dumps({"output": out.getvalue(), "unchanged": state() == before,
 """
 
 
-def test_colab_cell_outside_colab_changes_nothing_and_says_at_most_one_line():
-    source = _read(ALL[0]).cells[0].source  # the same in every notebook (checked above)
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN_CELL],
-        input=source,
+def _run_python(program: str, stdin: str, env: dict | None = None, timeout: int = 120):
+    """Run `program` in a fresh Python in notebooks/, with `stdin` as its standard input."""
+    return subprocess.run(
+        [sys.executable, "-c", program],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
         cwd=NOTEBOOKS,
-        timeout=60,
+        env=env,
+        timeout=timeout,
     )
+
+
+def test_colab_cell_outside_colab_changes_nothing_and_says_at_most_one_line():
+    source = _read(ALL[0]).cells[0].source  # the same in every notebook (checked above)
+    done = _run_python(_RUN_CELL, source, timeout=60)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["unchanged"], "the Colab cell changed the environment, the folder or sys.path"
@@ -293,16 +299,7 @@ def test_parameters_cell_on_a_cpu_says_what_full_takes_and_how_to_choose_quick()
         "    exec(compile(source, 'parameters cell', 'exec'), {})\n"
     )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", program],
-        input=cell.source,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=NOTEBOOKS,
-        env=env,
-        timeout=120,
-    )
+    done = _run_python(program, cell.source, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     full, quick = done.stdout.split("=== quick")
     epochs = experiments.get("dcgan_cifar10").epochs
