@@ -86,12 +86,15 @@ def probe(exp_id: str, variant: str, epochs: int, seed: int) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("variants", nargs="*", metavar="variant", help=", ".join(VARIANTS))
     parser.add_argument("--id", default="vae_cifar10")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    for variant in args.variants:
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}: choose from {VARIANTS}")
+    for variant in args.variants or VARIANTS:
         print(json.dumps(probe(args.id, variant, args.epochs, args.seed)), flush=True)
 
 
