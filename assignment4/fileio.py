@@ -44,9 +44,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
 
 def _write_failed(path: Path, e: OSError) -> RunError:
     reason = e.strerror or str(e)
-    kept = (
-        f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
-    )
+    kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
     return RunError(
         f"Could not write {path} ({reason}); {kept}. Fix the cause (e.g. free disk space) "
         "and run the same command again to resume."
@@ -86,5 +84,7 @@ def read_json(path: str | os.PathLike) -> dict:
     except (OSError, ValueError) as e:
         raise RunError(f"{path} is damaged: it could not be read as JSON ({e})") from None
     if not isinstance(data, dict):
-        raise RunError(f"{path} is damaged: it should hold a JSON object, not a {type(data).__name__}")
+        raise RunError(
+            f"{path} is damaged: it should hold a JSON object, not a {type(data).__name__}"
+        )
     return data

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import zipfile
 from pathlib import Path
 
 import keras
@@ -24,6 +25,8 @@ from assignment4.errors import RunError
 from assignment4.fileio import atomic_path, read_json, write_json
 
 CHECKPOINTS = "checkpoints"
+# what h5py (OSError, KeyError), zipfile and Keras (ValueError) raise on a damaged file
+DAMAGED_FILE_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 class RunConflict(RunError):
@@ -74,7 +77,7 @@ def load_state(model, weights: Path, seeds: list | None, what_to_do: str) -> Non
         raise RunError(f"{weights} is missing. {what_to_do}")
     try:
         model.load_weights(str(weights))
-    except Exception as e:  # h5py raises OSError, KeyError or ValueError on a damaged file
+    except DAMAGED_FILE_ERRORS as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise RunError(f"{weights} is damaged ({reason[:120]}). {what_to_do}") from None
     if seeds is not None:
@@ -116,11 +119,7 @@ def load_checkpoint(model, folder: Path, epoch: int) -> None:
             "Choose one of those with --epoch N."
         )
     others = [e for e in have if e != epoch]
-    hint = (
-        f"Use another epoch ({', '.join(map(str, others))})"
-        if others
-        else "Train the run again"
-    )
+    hint = f"Use another epoch ({', '.join(map(str, others))})" if others else "Train the run again"
     load_state(model, weights, checkpoint_seeds(weights), f"{hint}, or train it with --restart.")
 
 

@@ -35,6 +35,7 @@ import assignment4
 from assignment4.errors import ConfigError, RunError
 from assignment4.fileio import atomic_path, read_json, write_json
 from assignment4.runstate import (
+    DAMAGED_FILE_ERRORS,
     Checkpoints,
     RunConflict,
     RunLock,
@@ -206,6 +207,17 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir: str, what_to_do: str = "Pass --restart.", **kwargs):
         super().__init__(backup_dir, **kwargs)
         self.what_to_do = what_to_do
+        self.restored = False
+
+    def restore(self, model) -> None:
+        """Load the backup into `model` now (before `fit`), so a damaged file fails early."""
+        self.set_model(model)
+        self._load_model()
+        self.restored = True
+
+    def on_train_begin(self, logs=None):
+        if not self.restored:
+            self._load_model()
 
     def _save_model(self):
         folder = Path(self.backup_dir)
@@ -363,6 +375,10 @@ def _train(exp, prof, folder, n_epochs, strategy, seed, data_dir, verbose, resta
             f"{n_epochs} epochs, {n_train} training images, batch {exp.batch_size}, "
             f"{replicas} replica(s), strategy {strategy}"
         )
+    backup_callback = AtomicBackupAndRestore(
+        str(backup), what_to_do=damaged_backup, delete_checkpoint=False
+    )
+    backup_callback.restore(model)  # a damaged backup stops the run before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     write_json(info, info_path)
 
@@ -376,7 +392,7 @@ def _train(exp, prof, folder, n_epochs, strategy, seed, data_dir, verbose, resta
         recorder,  # before the backup: an epoch recorded but not backed up is redone
         grid,
         Checkpoints(folder, grid.due),
-        AtomicBackupAndRestore(str(backup), what_to_do=damaged_backup, delete_checkpoint=False),
+        backup_callback,
         stop,  # last: a signal stops training once the epoch's files are all written
     ]
     try:
@@ -613,7 +629,7 @@ def load_run_model(
         )
     try:
         return keras.saving.load_model(path)
-    except Exception as e:  # zipfile, h5py and Keras each raise their own on a damaged file
+    except DAMAGED_FILE_ERRORS as e:
         have = checkpoint_epochs(folder)
         reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
         use = f"use a checkpoint with --epoch {have[-1]}, or " if have else ""
