@@ -115,10 +115,12 @@ def cmd_report(args) -> None:
     from assignment4 import experiments, report
 
     prof = experiments.profile(args.profile).name
+    # one pass: build_report draws each figure and table once (none with --no-figures)
+    path = report.build_report(
+        args.runs, prof, args.figures, args.report, make_figures=not args.no_figures
+    )
     if not args.no_figures:
-        paths = report.build_figures(args.runs, prof, args.figures)
-        print(f"Wrote {len(paths)} figures and tables to {args.figures}")
-    path = report.build_report(args.runs, prof, args.figures, args.report)
+        print(f"Figures and tables redrawn in {args.figures}")
     print(f"Report written to {path}")
 
 

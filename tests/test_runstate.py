@@ -337,3 +337,46 @@ def test_a_write_that_fails_half_way_keeps_the_previous_file(unfinished, tmp_pat
 def test_load_run_model_epoch_of_a_missing_run_names_the_command(tmp_path):
     with pytest.raises(RunError, match="Train it first: python -m assignment4 run gan_mnist"):
         training.load_run_model("gan_mnist", "smoke", tmp_path, epoch=1)
+
+
+# --- 6. deterministic outputs ---------------------------------------------------------------------
+
+
+def test_report_draws_each_figure_once_the_same_pixels_and_nothing_with_no_figures(
+    smoke_runs, tmp_path, capsys, monkeypatch
+):
+    from PIL import Image
+
+    from assignment4 import plots
+
+    drawn = []
+    for name in ("save_figures", "save_table", "save_latent_maps"):
+        original = getattr(plots, name)
+
+        def counted(*args, _original=original, **kwargs):
+            paths = _original(*args, **kwargs)
+            drawn.extend([paths] if isinstance(paths, Path) else paths)
+            return paths
+
+        monkeypatch.setattr(plots, name, counted)
+
+    def report(figures, *flags):
+        argv = ["report", "--profile", "smoke", "--runs", str(smoke_runs), "--figures"]
+        rc, out, err = run_main(capsys, *argv, str(figures), "--report", str(tmp_path / "r"),
+                                *flags)  # fmt: skip
+        assert rc == 0, err
+        return out
+
+    report(tmp_path / "a")
+    assert drawn and len(drawn) == len(set(drawn))  # each figure drawn once
+    assert {"table1.png", "table2.png"} <= {p.name for p in drawn}
+    first = list(drawn)
+    drawn.clear()
+    report(tmp_path / "b")
+    for name in ("table1.png", "table2.png"):
+        pixels = [np.asarray(Image.open(tmp_path / d / name)) for d in ("a", "b")]
+        np.testing.assert_array_equal(*pixels)
+    assert len(drawn) == len(first)
+    drawn.clear()
+    out = report(tmp_path / "c", "--no-figures")
+    assert drawn == [] and not (tmp_path / "c").exists() and "redrawn" not in out
