@@ -297,11 +297,37 @@ def run_experiment(
         raise ConfigError(f"Unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}.")
     folder = run_dir(exp.id, prof.name, runs)
     log = _printer(verbose)
+    tf_strategy = make_strategy(strategy)  # first: logical devices precede the runtime
+    folder = worker_folder(folder, tf_strategy)
     with RunLock(folder, log):
-        return _train(exp, prof, folder, n_epochs, strategy, seed, data_dir, verbose, restart)
+        return _train(
+            exp, prof, folder, n_epochs, strategy, tf_strategy, seed, data_dir, verbose, restart
+        )
 
 
-def _train(exp, prof, folder, n_epochs, strategy, seed, data_dir, verbose, restart) -> Path:
+def worker_folder(folder: Path, tf_strategy) -> Path:
+    """The folder this process writes: the run folder, or a worker's own beside it.
+
+    Under `multiworker` every worker runs the same steps and callbacks (their collective
+    operations must match), but only the chief (worker 0, or the task of type 'chief') writes
+    the run folder; worker i writes `<profile>.worker_<i>/` beside it, which also holds its
+    own backup to resume from.
+    """
+    resolver = getattr(tf_strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return folder
+    jobs = resolver.cluster_spec().as_dict()
+    chief = resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in jobs
+    )
+    if chief:
+        return folder
+    return folder.parent / f"{folder.name}.{resolver.task_type}_{resolver.task_id}"
+
+
+def _train(
+    exp, prof, folder, n_epochs, strategy, tf_strategy, seed, data_dir, verbose, restart
+) -> Path:
     """`run_experiment` once the run folder's lock is held."""
     backup = folder / "backup"
     info_path = folder / "run.json"
@@ -327,7 +353,6 @@ def _train(exp, prof, folder, n_epochs, strategy, seed, data_dir, verbose, resta
         if stale > resumed:
             checkpoint_path(folder, stale).unlink(missing_ok=True)
 
-    tf_strategy = make_strategy(strategy)  # first: logical devices precede the runtime
     keras.utils.set_random_seed(seed)
     replicas = tf_strategy.num_replicas_in_sync if tf_strategy is not None else 1
     train, test = exp.datasets(prof.name, seed=seed, data_dir=data_dir)
