@@ -49,6 +49,8 @@ def weights(path: Path) -> dict[str, np.ndarray]:
 def test_two_workers_train_a_smoke_run(tmp_path, child_env, exp_id):
     runs = tmp_path / "runs"
     cluster = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    command = [sys.executable, "-m", "assignment4", "run", exp_id, "--profile", "smoke"]
+    command += ["--strategy", "multiworker", "--runs", str(runs)]
     procs, logs = [], []
     for index in range(2):
         env = dict(child_env)
@@ -58,11 +60,7 @@ def test_two_workers_train_a_smoke_run(tmp_path, child_env, exp_id):
         logs.append(tmp_path / f"worker{index}.log")
         with open(logs[-1], "w") as out:
             procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "assignment4", "run", exp_id, "--profile", "smoke",
-                     "--strategy", "multiworker", "--runs", str(runs)],
-                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                )  # fmt: skip
+                subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
             )
     try:
         for proc in procs:
