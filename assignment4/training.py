@@ -430,6 +430,14 @@ def _train(
                 verbose=_fit_verbosity(verbose),
                 shuffle=False,  # the pipeline shuffles, seeded
             )
+    except (tf.errors.UnavailableError, tf.errors.AbortedError) as e:
+        if strategy != "multiworker":
+            raise
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise RunError(
+            f"{exp.id} ({prof.name}): the cluster lost a worker ({reason}). Finished epochs are "
+            f"saved in {folder}; start every worker again with the same command to resume."
+        ) from None
     except NonFiniteLoss as e:
         kept = e.epoch - 1
         raise RunError(
