@@ -18,6 +18,7 @@ without `restart`. One process at a time trains a run folder (`runstate.RunLock`
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import os
 import platform
@@ -70,11 +71,79 @@ def make_strategy(name: str):
         return None
     if name == "mirrored":
         if not tf.config.list_physical_devices("GPU") and os.environ.get(CPU_DEVICES_ENV):
-            split_cpu(int(os.environ[CPU_DEVICES_ENV]))
+            split_cpu(cpu_devices_setting())
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":  # several machines, described by the TF_CONFIG variable
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        check_tf_config()
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except ValueError as e:  # what TensorFlow itself finds wrong with TF_CONFIG
+            raise ConfigError(f"TF_CONFIG: {e}") from None
     raise ConfigError(f"Unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}.")
+
+
+def cpu_devices_setting() -> int:
+    """$ASSIGNMENT4_CPU_DEVICES as a positive integer, or a ConfigError saying what it holds."""
+    text = os.environ.get(CPU_DEVICES_ENV, "")
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise ConfigError(
+            f"{CPU_DEVICES_ENV}={text!r} is not a positive integer: set it to the number of "
+            "logical CPU devices to train on (e.g. 2), or unset it."
+        )
+    return n
+
+
+TF_CONFIG_EXAMPLE = (
+    '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+    '"index": 0}}'
+)
+
+
+def check_tf_config() -> dict:
+    """TF_CONFIG, parsed and checked: a cluster of host:port lists and this task in it."""
+    text = os.environ.get("TF_CONFIG", "")
+    see = (
+        f"Set it on every worker, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' (README, Several machines)."
+    )
+    if not text.strip():
+        raise ConfigError(
+            "--strategy multiworker needs TF_CONFIG, which is not set. " + see
+            + " One machine: use --strategy mirrored."
+        )  # fmt: skip
+    try:
+        config = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({e}). {see}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if (
+        not isinstance(cluster, dict)
+        or not all(
+            isinstance(v, list) and v and all(isinstance(a, str) and ":" in a for a in v)
+            for v in cluster.values()
+        )
+        or not cluster
+    ):
+        raise ConfigError(
+            'TF_CONFIG needs "cluster": a job name -> list of "host:port" (e.g. "worker": '
+            f'["host1:12345", "host2:12345"]), got {cluster!r}. {see}'
+        )
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        raise ConfigError(
+            f'TF_CONFIG needs "task" with a "type" among {sorted(cluster)} and an "index", '
+            f"got {task!r}. {see}"
+        )
+    index, members = task.get("index"), cluster[task["type"]]
+    if not isinstance(index, int) or not 0 <= index < len(members):
+        raise ConfigError(
+            f'TF_CONFIG "task" index {index!r} is not one of the {len(members)} '
+            f'"{task["type"]}" entries (0 to {len(members) - 1}). {see}'
+        )
+    return config
 
 
 def split_cpu(n: int) -> None:
