@@ -26,6 +26,7 @@ import resource
 import shutil
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import keras
@@ -734,6 +735,8 @@ def load_run_model(
     except DAMAGED_FILE_ERRORS as e:
         have = checkpoint_epochs(folder)
         reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        if not zipfile.is_zipfile(path):  # Keras then reports "File not found"
+            reason = "not a complete .keras (zip) archive"
         use = f"use a checkpoint with --epoch {have[-1]}, or " if have else ""
         raise RunError(
             f"{path} is damaged ({reason}): {use}train it again with {again} --restart"

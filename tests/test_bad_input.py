@@ -54,6 +54,9 @@ CASES = [
     ("CPU devices 0", {"ASSIGNMENT4_CPU_DEVICES": "0"},
      ["run", "vae_mnist_z2", *SMOKE, "--strategy", "mirrored"],
      "ASSIGNMENT4_CPU_DEVICES='0' is not a positive integer"),
+    ("CPU devices late", {"ASSIGNMENT4_CPU_DEVICES": "2"},  # TensorFlow runs in pytest already
+     ["run", "vae_mnist_z2", *SMOKE, "--strategy", "mirrored"],
+     "ASSIGNMENT4_CPU_DEVICES=2 came too late: TensorFlow had already started."),
     ("TF_CONFIG unset", {"TF_CONFIG": ""},
      ["run", "vae_mnist_z2", *SMOKE, "--strategy", "multiworker"],
      "--strategy multiworker needs TF_CONFIG, which is not set."),
