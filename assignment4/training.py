@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import shutil
 import sys
@@ -503,7 +504,8 @@ def _train(
     except (tf.errors.UnavailableError, tf.errors.AbortedError) as e:
         if strategy != "multiworker":
             raise
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        text = re.sub(r"\{\{.*?\}\}\s*", "", str(e)).strip()  # TensorFlow's node names
+        reason = (text.splitlines() or [type(e).__name__])[0][:160].strip()
         raise RunError(
             f"{exp.id} ({prof.name}): the cluster lost a worker ({reason}). Finished epochs are "
             f"saved in {folder}; start every worker again with the same command to resume."

@@ -84,7 +84,7 @@ def test_bad_input_gets_its_message_and_exit_2(smoke_runs, monkeypatch, capsys, 
         rc = main([a.replace("{runs}", str(smoke_runs)) for a in argv])
     except SystemExit as e:  # argparse
         rc = e.code
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err, err
     assert message in err, err
     if not err.startswith("usage:"):  # argparse prints its usage first; ours is one line
