@@ -349,14 +349,18 @@ def run_experiment(
         seed: seeds initial weights, training noise, shuffling and the sample grids.
         verbose: Keras' fit verbosity; 'auto' shows a progress bar on a terminal and one
             line per epoch elsewhere (logs, notebooks).
-        restart: discard an existing run of this profile and start over.
+        restart: discard an existing run of this profile and start over. Without it a
+            finished run is continued to `epochs` when that is more, and never deleted.
 
     Returns:
         The run folder.
 
     Raises:
-        ConfigError: invalid epochs or strategy. RunError: a non-finite loss (the message
-        names the epoch; earlier epochs' artifacts are kept).
+        ConfigError: invalid epochs, strategy, ASSIGNMENT4_CPU_DEVICES or TF_CONFIG.
+        RunConflict: the run cannot continue as asked (fewer epochs, another seed) or another
+        live process trains it. RunError: a damaged run file, a failed write, or a non-finite
+        loss (the message names the epoch; earlier epochs' artifacts are kept).
+        Interrupted (a KeyboardInterrupt): SIGTERM or Ctrl-C, after the last step's writes.
     """
     from assignment4 import experiments
 
