@@ -380,6 +380,23 @@ def run_experiment(
         )
 
 
+def _check_workers_resume_together(tf_strategy, resumed: int, name: str) -> None:
+    """Every worker must continue from the same epoch, or they would train different weights.
+
+    One all-reduce of (epoch, epoch²) over the replicas: the values are all equal exactly when
+    (Σ epoch)² = n · Σ epoch². Every worker sees the same sums, so all stop together.
+    """
+    local = tf_strategy.run(lambda: tf.constant([float(resumed), float(resumed) ** 2]))
+    total, squares = tf_strategy.reduce("SUM", local, axis=None).numpy().tolist()
+    n = tf_strategy.num_replicas_in_sync
+    if abs(total**2 - n * squares) > 0.5:
+        raise RunError(
+            f"{name}: the workers would resume from different epochs (this one after epoch "
+            f"{resumed}, their mean {total / n:g}) and so train different weights. Give every "
+            "worker the backup and checkpoints of the same epoch, or start all with --restart."
+        )
+
+
 def worker_folder(folder: Path, tf_strategy) -> Path:
     """The folder this process writes: the run folder, or a worker's own beside it.
 
@@ -433,6 +450,8 @@ def _train(
     train, test = exp.datasets(prof.name, seed=seed, data_dir=data_dir)
     n_train, n_test = exp.data_sizes(prof.name, data_dir=data_dir)
     model = exp.build(strategy=tf_strategy, seed=seed)
+    if strategy == "multiworker":
+        _check_workers_resume_together(tf_strategy, resumed, f"{exp.id} ({prof.name})")
 
     info = {
         "id": exp.id,

@@ -9,6 +9,7 @@ for input with 0 dimensions", tensorflow/tensorflow#72388).
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -127,3 +128,25 @@ def test_a_killed_worker_stops_the_other_with_one_line_and_both_resume(tmp_path,
         assert "Resuming vae_mnist_z2 (smoke) after epoch" in log.read_text()
     history = json.loads((runs / exp_id / "smoke" / "history.json").read_text())
     assert {k: len(v) for k, v in history.items()} == dict.fromkeys(history, 12)
+
+
+@pytest.mark.slow
+def test_workers_that_would_resume_from_different_epochs_all_stop(tmp_path, child_env):
+    """Worker 1 lost its folder: it would start from scratch while the chief goes on."""
+    runs = tmp_path / "runs"
+    cluster = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    exp_id = "vae_mnist_z2"
+    procs, logs = start_workers(tmp_path, child_env, cluster, exp_id, runs)
+    wait_all(procs)
+    assert [p.returncode for p in procs] == [0, 0], logs[0].read_text()[-3000:]
+    shutil.rmtree(runs / exp_id / "smoke.worker_1")
+    procs, logs = start_workers(tmp_path, child_env, cluster, exp_id, runs, "--epochs", "3",
+                                tag="b")  # fmt: skip
+    wait_all(procs)
+    for proc, log in zip(procs, logs):
+        text = log.read_text()
+        assert proc.returncode == 2 and "Traceback" not in text, text[-3000:]
+        assert "the workers would resume from different epochs" in text
+        assert "their mean 1" in text  # after epoch 2 and after epoch 0
+    assert json.loads((runs / exp_id / "smoke" / "history.json").read_text())["loss"][1]
+    assert len(json.loads((runs / exp_id / "smoke" / "history.json").read_text())["loss"]) == 2
