@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -90,8 +91,11 @@ def cmd_sample(args) -> None:
 
     exp = experiments.get(args.id)
     prof = experiments.profile(args.profile).name
-    out = training.sample_run(exp.id, prof, args.n, args.out, args.runs, seed=args.seed)
-    print(f"Wrote {args.n} {exp.dataset} images (uint8) to {out}")
+    out = training.sample_run(
+        exp.id, prof, args.n, args.out, args.runs, seed=args.seed, epoch=args.epoch
+    )
+    at = f" of epoch {args.epoch}" if args.epoch is not None else ""
+    print(f"Wrote {args.n} {exp.dataset} images{at} (uint8) to {out}")
 
 
 def cmd_evaluate(args) -> None:
@@ -102,7 +106,7 @@ def cmd_evaluate(args) -> None:
     ids = experiments.resolve_ids(args.ids)
     for k, exp_id in enumerate(ids, 1):
         t = time.perf_counter()
-        metrics = evaluation.evaluate_run(exp_id, prof, runs=args.runs, n=args.n)
+        metrics = evaluation.evaluate_run(exp_id, prof, runs=args.runs, n=args.n, epoch=args.epoch)
         rows.append({"id": exp_id, **metrics})
         print(f"[{k}/{len(ids)}] {exp_id}: scored in {time.perf_counter() - t:.0f} s", flush=True)
     print(evaluation.format_metrics_table(rows))
@@ -112,10 +116,12 @@ def cmd_report(args) -> None:
     from assignment4 import experiments, report
 
     prof = experiments.profile(args.profile).name
+    # one pass: build_report draws each figure and table once (none with --no-figures)
+    path = report.build_report(
+        args.runs, prof, args.figures, args.report, make_figures=not args.no_figures
+    )
     if not args.no_figures:
-        paths = report.build_figures(args.runs, prof, args.figures)
-        print(f"Wrote {len(paths)} figures and tables to {args.figures}")
-    path = report.build_report(args.runs, prof, args.figures, args.report)
+        print(f"Figures and tables redrawn in {args.figures}")
     print(f"Report written to {path}")
 
 
@@ -131,6 +137,9 @@ def cmd_train_classifiers(args) -> None:
 
     for name in args.datasets:
         classifier.train(name, epochs=args.epochs, seed=args.seed)
+
+
+EPOCH_HELP = "use the checkpoint of this epoch (a sample-grid epoch) instead of the final model"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,12 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("-n", type=_positive_int, default=10000)
     sp.add_argument("--out", required=True, help="output .npy file")
-    sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--seed", type=int, default=0, help="latent draw (default 0: repeatable)")
+    sp.add_argument("--epoch", type=_positive_int, default=None, help=EPOCH_HELP)
 
     sp = add("evaluate", cmd_evaluate, "sample-quality metrics of finished runs -> metrics.json")
     sp.add_argument("ids", nargs="+", help="experiment ids, or 'all'")
     common(sp)
     sp.add_argument("-n", type=_positive_int, default=10000, help="generated images to score")
+    sp.add_argument("--epoch", type=_positive_int, default=None, help=EPOCH_HELP)
 
     sp = add("report", cmd_report, "regenerate figures/ and report/report.md from finished runs")
     common(sp)
@@ -247,12 +258,13 @@ def main(argv=None) -> int:
     except Assignment4Error as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        name = getattr(e, "signal_name", "SIGINT")
         print(
-            "\nInterrupted. Finished epochs are saved; run the same command to resume.",
+            f"\nStopped by {name}. Finished epochs are saved; run the same command to resume.",
             file=sys.stderr,
         )
-        return 130
+        return 128 + int(getattr(signal, name, signal.SIGINT))
     return 0
 
 

@@ -55,7 +55,15 @@ class GenerativeModel(keras.Model):
         for tracker in self.metrics:
             if tracker.name in values:
                 tracker.update_state(values[tracker.name])
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if _multi_worker():
+            # Keras 3.15 averages a step's outputs across workers with
+            # strategy.reduce("MEAN", v, axis=0) (reduce_per_replica), which fails on scalars:
+            # "Invalid reduction dimension 0 for input with 0 dimensions" (tensorflow/tensorflow
+            # issue 72388). One-element vectors reduce to the same mean; the epoch's logs are
+            # read from the trackers themselves and stay scalars.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     # --- sampling --------------------------------------------------------------------------
 
@@ -160,3 +168,11 @@ def build_optimizer(optimizer, variables) -> None:
     """Create an optimizer's slots now, outside any compiled function."""
     if optimizer is not None and not optimizer.built:
         optimizer.build(variables)
+
+
+def _multi_worker() -> bool:
+    """Whether the current strategy spans several workers (MultiWorkerMirroredStrategy)."""
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        strategy.extended._in_multi_worker_mode()
+    )

@@ -426,7 +426,12 @@ def sample_metrics(
 
 
 def evaluate_run(
-    exp_id: str, profile: str, runs: str | os.PathLike = "runs", n: int = 10000, seed: int = 0
+    exp_id: str,
+    profile: str,
+    runs: str | os.PathLike = "runs",
+    n: int = 10000,
+    seed: int = 0,
+    epoch: int | None = None,
 ) -> dict:
     """Measure a finished run and write `runs/<id>/<profile>/metrics.json`.
 
@@ -436,6 +441,8 @@ def evaluate_run(
         runs: root folder of the runs.
         n: number of generated images (and of real training images for the floor).
         seed: the latent draw of the samples.
+        epoch: measure that epoch's checkpoint instead of the final model; the metrics go to
+            `metrics_epoch_NNN.json` (quality against epoch).
 
     Returns:
         The metrics (section 8 names) with the samples' class histogram and the mode-collapse
@@ -443,23 +450,22 @@ def evaluate_run(
         units.
 
     Raises:
-        RunError: the run or its `model.keras` is missing; the message says how to make it.
+        RunError: the run, its `model.keras` or the checkpoint is missing or damaged; the
+        message says what to do.
     """
-    import keras
-
-    from assignment4 import experiments  # registers the model classes for load_model
+    from assignment4 import experiments, training  # registers the model classes
 
     exp = experiments.get(exp_id)
     run_dir = Path(runs) / exp_id / profile
     path = run_dir / "model.keras"
-    if not path.exists():
+    if epoch is None and not path.exists():
         missing = path if run_dir.exists() else run_dir
         raise RunError(
             f"Cannot evaluate {exp_id} ({profile}): {missing} does not exist. Train it first: "
             f"python -m assignment4 run {exp_id} --profile {profile}"
             + (f" --runs {runs}" if str(runs) != "runs" else "")
         )
-    model = keras.saving.load_model(path)
+    model = training.load_run_model(exp_id, profile, runs, epoch=epoch)
     samples = model.sample(n, seed=seed)
     metrics = sample_metrics(exp.dataset, samples, cache_dir=runs)
     if exp.family == "vae":
@@ -470,7 +476,10 @@ def evaluate_run(
         x_unit = (x_test.astype(np.float32) / 255.0).reshape((-1, *model.image_shape))
         metrics.update(active_units(latent_unit_kl(model, x_unit)))
     metrics["note"] = NOT_INCEPTION
-    fileio.write_json(metrics, run_dir / "metrics.json")
+    if epoch is not None:
+        metrics["epoch"] = epoch
+    name = "metrics.json" if epoch is None else f"metrics_epoch_{epoch:03d}.json"
+    fileio.write_json(metrics, run_dir / name)
     return metrics
 
 

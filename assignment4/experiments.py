@@ -415,10 +415,14 @@ def run(
     seed: int = 0,
     data_dir=None,
     verbose: int | str = "auto",
+    restart: bool = False,
 ):
     """Train one experiment and write its artifacts to `runs/<id>/<profile>/` (the CLI's run).
 
-    Resumes a killed run from its last finished epoch. Returns the run folder.
+    Resumes a killed run from its last finished epoch, and continues a finished run asked for
+    more epochs. A run that cannot continue as asked (fewer epochs, another seed) raises
+    `runstate.RunConflict` and is left as it is; `restart=True` deletes it and starts over.
+    Returns the run folder.
     """
     from assignment4 import training
 
@@ -431,4 +435,5 @@ def run(
         seed=seed,
         data_dir=data_dir,
         verbose=verbose,
+        restart=restart,
     )

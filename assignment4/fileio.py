@@ -21,19 +21,34 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     """Yield a temporary path beside `path`; on success move it onto `path` (os.replace).
 
     Readers see the old file or the new one, never half of one, even if the writer is killed.
+    A write that fails (e.g. a full disk) raises `RunError` saying the previous file is intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+        os.close(fd)
+    except OSError as e:
+        raise _write_failed(path, e) from None
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts are for everyone
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _write_failed(path, e) from None
         raise
+
+
+def _write_failed(path: Path, e: OSError) -> RunError:
+    reason = e.strerror or str(e)
+    kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+    return RunError(
+        f"Could not write {path} ({reason}); {kept}. Fix the cause (e.g. free disk space) "
+        "and run the same command again to resume."
+    )
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
@@ -67,9 +82,9 @@ def read_json(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise RunError(f"{path} does not exist") from None
     except (OSError, ValueError) as e:
-        raise RunError(
-            f"{path} could not be read as JSON ({e}); run the experiment again"
-        ) from None
+        raise RunError(f"{path} is damaged: it could not be read as JSON ({e})") from None
     if not isinstance(data, dict):
-        raise RunError(f"{path} should hold a JSON object, found {type(data).__name__}")
+        raise RunError(
+            f"{path} is damaged: it should hold a JSON object, not a {type(data).__name__}"
+        )
     return data

@@ -120,6 +120,7 @@ METRIC_NAMES = {
     "test_elbo": "test ELBO",
 }
 TABLE_SAMPLES = 20  # images per row of a sample table (2 lines of 10)
+TABLE_SEED = 0  # the tables' latent draw: rebuilding gives the same pixels, as the notebooks do
 
 
 # ----------------------------------------------------------------------------- runs
@@ -191,9 +192,9 @@ def load_model(model_path: Path):
     return keras.saving.load_model(model_path)
 
 
-def sample_model(model_path: Path, n: int) -> np.ndarray:
-    """n uint8 samples from a saved model."""
-    return np.asarray(load_model(model_path).sample(n))
+def sample_model(model_path: Path, n: int, seed: int | None = TABLE_SEED) -> np.ndarray:
+    """n uint8 samples from a saved model (seed 0 by default: the same images every time)."""
+    return np.asarray(load_model(model_path).sample(n, seed=seed))
 
 
 def real_images(dataset: str, n: int) -> np.ndarray:

@@ -8,6 +8,8 @@ import shutil
 import keras
 import pytest
 
+from crashes import kill_before_second_backup
+
 from assignment4 import experiments, monitoring, training
 from assignment4.__main__ import main
 
@@ -36,28 +38,11 @@ def test_a_run_writes_every_history_metric_and_every_sample_grid_to_tensorboard(
     assert grids and monitoring.read_image_steps(folder / "tensorboard") == grids
 
 
-class Killed(BaseException):
-    """Stands for SIGKILL: nothing in the package catches it or cleans up after it."""
-
-
 def test_a_resumed_run_continues_the_curves_without_duplicate_epochs(tmp_path, monkeypatch, capsys):
     """Killed after epoch 2 reached history.json and TensorBoard but not the backup: epoch 2 is
     trained again, and TensorBoard still holds one point per epoch, equal to history.json."""
-    save_weights = keras.Model.save_weights
-    calls = []
-
-    def die_before_second_backup(self, filepath, *args, **kwargs):
-        calls.append(filepath)  # only BackupAndRestore calls save_weights during a run
-        if len(calls) == 2:
-            raise Killed
-        return save_weights(self, filepath, *args, **kwargs)
-
     exp = experiments.get("vae_mnist_z2")
-    folder = tmp_path / "vae_mnist_z2" / "smoke"
-    monkeypatch.setattr(keras.Model, "save_weights", die_before_second_backup)
-    with pytest.raises(Killed):
-        training.run_experiment(exp, profile="smoke", runs=tmp_path, epochs=3, verbose=1)
-    monkeypatch.setattr(keras.Model, "save_weights", save_weights)
+    folder = kill_before_second_backup(tmp_path, monkeypatch)
     before = monitoring.read_scalars(folder / "tensorboard")
     assert [s for s, _ in before["loss"]] == [1, 2]  # epoch 2 was logged before the kill
 
