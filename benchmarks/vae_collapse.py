@@ -48,6 +48,8 @@ def dead_relu_share(network, inputs) -> list[float]:
         for layer in network.layers
         if isinstance(layer, keras.layers.Dense) and layer.activation is keras.activations.relu
     ]
+    if not relu:  # convolutional networks: their ReLUs follow batch norm, not a Dense layer
+        return []
     outputs = keras.Model(network.inputs, relu)(inputs)
     return [round(float(np.mean(np.asarray(a).max(axis=0) <= 0)), 3) for a in outputs]
 
