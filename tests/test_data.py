@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from assignment4 import data
-from assignment4.errors import DatasetError
+from assignment4.errors import Assignment4Error, DatasetError
 
 DATA = Path(__file__).resolve().parent.parent / "data"  # <repo>/data
 MNIST_FILE = DATA / "mnist.npz"
@@ -234,7 +234,7 @@ def test_a_download_that_fails_while_saving_leaves_no_file(tmp_path, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "savez", disk_full)
-    with pytest.raises((OSError, DatasetError)):
+    with pytest.raises((OSError, Assignment4Error)):
         data.load("mnist", data_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []  # neither a half file nor a temporary one
 
