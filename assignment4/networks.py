@@ -16,8 +16,6 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from assignment4.layers import BatchNormalization
-
 LEAK = 0.2  # LeakyReLU(0.2) throughout the report
 
 
@@ -87,7 +85,7 @@ def conv_encoder(
     size = image_shape[0]
     for i, f in enumerate(filters):
         h = layers.Conv2D(f, kernel_size, 2, padding="same", use_bias=False, name=f"conv_{i}")(h)
-        h = BatchNormalization(name=f"bn_{i}")(h)
+        h = layers.BatchNormalization(name=f"bn_{i}")(h)
         h = layers.LeakyReLU(LEAK)(h)
         size = -(-size // 2)
         _check(h, (size, size, f), f"conv_encoder block {i}")
@@ -112,7 +110,7 @@ def conv_decoder(
         h = layers.Conv2DTranspose(
             f, kernel_size, 2, padding="same", use_bias=False, name=f"convt_{i}"
         )(h)
-        h = BatchNormalization(name=f"bn_{i}")(h)
+        h = layers.BatchNormalization(name=f"bn_{i}")(h)
         h = layers.ReLU()(h)
         size *= 2
         _check(h, (size, size, f), f"conv_decoder block {i}")
@@ -170,7 +168,7 @@ def conv_generator(
         raise ValueError(f"filters {filters} and strides {strides} must have the same length")
     z_in = keras.Input((latent_dim,), name="z")
     h = layers.Dense(_flat_size(base), use_bias=False, name="project")(z_in)
-    h = BatchNormalization(name="bn_project")(h)
+    h = layers.BatchNormalization(name="bn_project")(h)
     h = layers.ReLU()(h)
     h = layers.Reshape(tuple(base))(h)
     size = base[0]
@@ -178,7 +176,7 @@ def conv_generator(
         h = layers.Conv2DTranspose(
             f, kernel_size, s, padding="same", use_bias=False, name=f"convt_{i}"
         )(h)
-        h = BatchNormalization(name=f"bn_{i}")(h)
+        h = layers.BatchNormalization(name=f"bn_{i}")(h)
         h = layers.ReLU()(h)
         size *= s
         _check(h, (size, size, f), f"conv_generator block {i}")
@@ -202,7 +200,7 @@ def conv_discriminator(
     for i, f in enumerate(filters):
         h = layers.Conv2D(f, kernel_size, 2, padding="same", use_bias=i == 0, name=f"conv_{i}")(h)
         if i > 0:  # the report's first block has no batch norm
-            h = BatchNormalization(name=f"bn_{i}")(h)
+            h = layers.BatchNormalization(name=f"bn_{i}")(h)
         h = layers.LeakyReLU(LEAK)(h)
         size = -(-size // 2)
         _check(h, (size, size, f), f"{name} block {i}")

@@ -1,4 +1,4 @@
-"""Keras' Adam and RMSprop, with each variable's update done by TensorFlow's fused kernel.
+"""Keras' Adam, with each variable's update done by TensorFlow's fused kernel.
 
 Keras 3 writes Adam's update as about a dozen element-wise ops per variable (subtract,
 multiply, square, square root, divide, three assignments...), each a full pass over the
@@ -9,15 +9,13 @@ has the profile). TensorFlow has the same update as one kernel, `ResourceApplyAd
 (the kernel computes exactly Keras' formulas: `m += (g - m)(1 - beta_1)`, `v += (g^2 - v)
 (1 - beta_2)`, `var -= alpha m / (sqrt(v) + epsilon)` with Keras' `alpha`); it falls back to
 Keras' own update for anything the kernel does not cover (another backend, AMSGrad, sparse
-gradients, dtypes other than float32/float64). `RMSprop` does the same with
-`ResourceApplyRMSProp` (Keras' formulas: `v = rho v + (1 - rho) g^2`, `m = momentum m +
-lr g / sqrt(v + epsilon)`, `var -= m`; with `momentum=0` the kernel's `m` slot is scratch).
-`tests/test_optimizers.py` checks both against Keras step by step.
+gradients, dtypes other than float32/float64). `tests/test_optimizers.py` checks it against
+Keras' Adam step by step.
 
-Tied to Keras 3.15: the fused updates read the slot lists that Keras' `build` creates
+Tied to Keras 3.15: the fused update reads the slot lists that Keras' `build` creates
 (`_momentums`, `_velocities`) and `_get_variable_index`, which are private.
-`tests/test_optimizers.py::test_keras_version_is_the_one_the_fused_optimizers_follow` fails
-when another Keras version is installed, so these are re-checked before they are trusted.
+`tests/test_optimizers.py::test_keras_version_is_the_one_the_fused_adam_follows` fails when
+another Keras version is installed, so these are re-checked before they are trusted.
 """
 
 from __future__ import annotations
@@ -68,32 +66,3 @@ class Adam(keras.optimizers.Adam):
             grad=tf.cast(gradient, dtype),
         )
 
-
-@keras.saving.register_keras_serializable(package="assignment4")
-class RMSprop(keras.optimizers.RMSprop):
-    """`keras.optimizers.RMSprop`, one fused TensorFlow kernel per variable update."""
-
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        if self.momentum == 0 and not self.centered:
-            # ResourceApplyRMSProp always writes a momentum slot; with momentum 0 it holds the
-            # last step taken, which the next update multiplies by 0.
-            self._momentums = self.add_optimizer_variables(var_list, "momentum")
-
-    def update_step(self, gradient, variable, learning_rate):
-        if self.centered or not _fusable(gradient, variable):
-            return super().update_step(gradient, variable, learning_rate)
-        dtype = variable.dtype
-        index = self._get_variable_index(variable)
-        tf.raw_ops.ResourceApplyRMSProp(
-            var=_handle(variable),
-            ms=_handle(self._velocities[index]),
-            mom=_handle(self._momentums[index]),
-            lr=tf.cast(learning_rate, dtype),
-            rho=tf.cast(self.rho, dtype),
-            momentum=tf.cast(self.momentum, dtype),
-            epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(gradient, dtype),
-        )

@@ -1,8 +1,8 @@
-"""Draw the quality-against-minutes curves that `quality_curve.py` recorded.
+"""Draw the quality-against-CPU-minutes curves that `quality_curve.py` recorded.
 
     python benchmarks/plot_curves.py benchmarks/results/curves-cpu2.jsonl --out figures/readme/curves.png
 
-One panel per experiment: classifier IS (solid) against minutes of training, one line per
+One panel per experiment: classifier IS against CPU minutes of training, one line per
 label (setting), with the classifier IS of real test images as a dotted line. Each label is
 plotted from its own rows, in the order they were recorded.
 """
@@ -26,7 +26,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("jsonl")
     parser.add_argument("--out", default="figures/readme/quality_curves.png")
-    parser.add_argument("--x", default="minutes", choices=["minutes", "generator_updates"])
+    parser.add_argument(
+        "--x", default="cpu_minutes", choices=["cpu_minutes", "minutes", "generator_updates"]
+    )
     args = parser.parse_args(argv)
 
     curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -44,7 +46,7 @@ def main(argv=None) -> None:
         dataset = "mnist" if exp_id.endswith("mnist") else "cifar10"
         ax.axhline(REAL_IS[dataset], ls=":", c="grey", lw=1, label="real images")
         ax.set_title(exp_id)
-        ax.set_xlabel("training minutes (2-core CPU)" if args.x == "minutes" else args.x)
+        ax.set_xlabel({"cpu_minutes": "CPU minutes of training", "minutes": "wall minutes"}.get(args.x, args.x))
         ax.set_ylabel("classifier IS")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -25,6 +25,12 @@ REPORT = {  # id: (figure, table, dataset, family, latent size)
 }
 
 
+# The report leaves batch size, widths and learning rates open; these were chosen by measured
+# sample quality against CPU minutes (README, "Making every model learn").
+SMALL_BATCH = ("dcwgan_mnist", "dcgan_cifar10", "dcwgan_cifar10")
+DCWGAN_LR = 2e-4
+
+
 def test_the_nine_experiments_of_the_report():
     assert experiments.EXPERIMENT_IDS == list(REPORT)
     for exp_id, (figure, table, dataset, family, z) in REPORT.items():
@@ -32,7 +38,7 @@ def test_the_nine_experiments_of_the_report():
         assert (exp.id, exp.figure, exp.table, exp.dataset, exp.family, exp.latent_dim) == (
             exp_id, figure, table, dataset, family, z
         )  # fmt: skip
-        assert exp.batch_size == 128
+        assert exp.batch_size == (64 if exp_id in SMALL_BATCH else 128)
     assert sorted(e.figure for e in experiments.EXPERIMENTS.values()) == list(range(1, 10))
     assert {e.table for e in experiments.EXPERIMENTS.values()} == {1, 2, 3, 4}
 
@@ -58,8 +64,9 @@ def test_hyper_parameters_follow_the_report():
                 assert optimizer(spec) == ("adam", {"learning_rate": 2e-4, "beta_1": 0.5})
         else:
             assert sorted(opts) == ["critic_optimizer", "g_optimizer"]
+            lr = 5e-5 if exp.id == "wgan_mnist" else DCWGAN_LR  # the WGAN paper's, or measured
             for spec in opts.values():
-                assert optimizer(spec) == ("rmsprop", {"learning_rate": 5e-5})
+                assert optimizer(spec) == ("rmsprop", {"learning_rate": lr})
             assert exp.model["n_critic"] == 5 and exp.model["clip_value"] == 0.01
             assert exp.model.get("critic_sigmoid", False) is (exp.id == "dcwgan_mnist")
 
