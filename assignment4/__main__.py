@@ -43,18 +43,15 @@ def cmd_data(args) -> None:
 
 def cmd_list(args) -> None:
     from assignment4 import experiments
+    from assignment4.texttable import format_table
 
-    rows = [("id", "report", "data", "model", "full", "quick", "smoke")]
-    for e in experiments.EXPERIMENTS.values():
-        rows.append(
-            (e.id, f"Fig {e.figure}, Table {e.table}", e.dataset, e.title,
-             *(str(e.epochs(p)) for p in ("full", "quick", "smoke")))
-        )  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for k, r in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
+    header = ("id", "report", "data", "model", "full", "quick", "smoke")
+    rows = [
+        (e.id, f"Fig {e.figure}, Table {e.table}", e.dataset, e.title,
+         *(str(e.epochs(p)) for p in ("full", "quick", "smoke")))
+        for e in experiments.EXPERIMENTS.values()
+    ]  # fmt: skip
+    print(format_table(header, rows))
     print(
         "\nEpochs per profile. Profiles: "
         + "; ".join(f"{p.name}: {p.description}" for p in experiments.PROFILES.values())
@@ -62,10 +59,10 @@ def cmd_list(args) -> None:
 
 
 def cmd_status(args) -> None:
-    from assignment4 import experiments, training
+    from assignment4 import artifacts, experiments
 
     prof = experiments.profile(args.profile).name
-    print(training.format_status(training.status(prof, args.runs)))
+    print(artifacts.format_status(artifacts.status(prof, args.runs)))
 
 
 def cmd_run(args) -> None:
@@ -87,11 +84,11 @@ def cmd_run(args) -> None:
 
 
 def cmd_sample(args) -> None:
-    from assignment4 import experiments, training
+    from assignment4 import artifacts, experiments
 
     exp = experiments.get(args.id)
     prof = experiments.profile(args.profile).name
-    out = training.sample_run(
+    out = artifacts.sample_run(
         exp.id, prof, args.n, args.out, args.runs, seed=args.seed, epoch=args.epoch
     )
     at = f" of epoch {args.epoch}" if args.epoch is not None else ""

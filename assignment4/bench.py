@@ -20,7 +20,10 @@ import time
 
 import tensorflow as tf
 
+from assignment4 import experiments
 from assignment4.fileio import write_json
+from assignment4.texttable import format_table
+from assignment4.training import devices, versions
 
 
 def gemm_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -58,8 +61,6 @@ def measure(exp_id: str, epochs: float = 1.0, jit_compile: bool | None = None) -
 
     `jit_compile` overrides the registry's setting (to measure the lever); None keeps it.
     """
-    from assignment4 import experiments
-
     exp = experiments.get(exp_id)
     model = exp.build(jit_compile=jit_compile)
     train, _ = exp.datasets("full")
@@ -89,27 +90,23 @@ def main(
     ids: list[str], json_path: str | None = None, epochs: float = 1.0, jit: str = "registry"
 ) -> dict:
     """Measure `ids`, print a table, optionally write JSON; returns the results."""
-    from assignment4.training import devices, versions
-
     peak = gemm_gflops()
     print(f"Device: {', '.join(devices())}; float32 GEMM: {peak:.1f} GFLOP/s (measured)")
-    header = (f"{'id':<16} {'images/s':>10} {'MFLOP/image':>12} {'GFLOP/s':>8} {'of peak':>8} "
-              f"{'epoch s':>8} {'200 epochs':>11}  xla")  # fmt: skip
-    print(header)
-    print("-" * len(header))
-    results = []
-    for exp_id in ids:
+    results, rows = [], []
+    for k, exp_id in enumerate(ids, 1):
         r = measure(exp_id, epochs, {"on": True, "off": False}.get(jit))
         r["fraction_of_peak"] = r["images_per_second"] * r["flops_per_image"] / (peak * 1e9)
         r["projected_full_hours"] = 200 * r["epoch_seconds"] / 3600
         results.append(r)
-        print(
-            f"{exp_id:<16} {r['images_per_second']:>10.0f} {r['flops_per_image'] / 1e6:>12.2f} "
-            f"{r['images_per_second'] * r['flops_per_image'] / 1e9:>8.1f} "
-            f"{r['fraction_of_peak']:>8.1%} {r['epoch_seconds']:>8.1f} "
-            f"{r['projected_full_hours']:>9.2f} h  {'on' if r['jit_compile'] else 'off'}",
-            flush=True,
-        )
+        print(f"[{k}/{len(ids)}] {exp_id}: {r['images_per_second']:.0f} images/s", flush=True)
+        rows.append(
+            [exp_id, f"{r['images_per_second']:.0f}", f"{r['flops_per_image'] / 1e6:.2f}",
+             f"{r['images_per_second'] * r['flops_per_image'] / 1e9:.1f}",
+             f"{r['fraction_of_peak']:.1%}", f"{r['epoch_seconds']:.1f}",
+             f"{r['projected_full_hours']:.2f} h", "on" if r["jit_compile"] else "off"]
+        )  # fmt: skip
+    header = ["id", "images/s", "MFLOP/image", "GFLOP/s", "of peak", "epoch s", "200 epochs", "xla"]
+    print(format_table(header, rows, align="<>>>>>><"))
     out = {
         "gemm_gflops": peak,
         "devices": devices(),

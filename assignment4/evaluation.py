@@ -20,6 +20,7 @@ import numpy as np
 
 from assignment4 import data, fileio
 from assignment4.errors import RunError
+from assignment4.texttable import format_table
 
 METRIC_KEYS = (
     "fd",
@@ -453,7 +454,7 @@ def evaluate_run(
         RunError: the run, its `model.keras` or the checkpoint is missing or damaged; the
         message says what to do.
     """
-    from assignment4 import experiments, training  # registers the model classes
+    from assignment4 import artifacts, experiments  # the registry and TensorFlow: on first use
 
     exp = experiments.get(exp_id)
     run_dir = Path(runs) / exp_id / profile
@@ -465,7 +466,7 @@ def evaluate_run(
             f"python -m assignment4 run {exp_id} --profile {profile}"
             + (f" --runs {runs}" if str(runs) != "runs" else "")
         )
-    model = training.load_run_model(exp_id, profile, runs, epoch=epoch)
+    model = artifacts.load_run_model(exp_id, profile, runs, epoch=epoch)
     samples = model.sample(n, seed=seed)
     metrics = sample_metrics(exp.dataset, samples, cache_dir=runs)
     if exp.family == "vae":
@@ -537,20 +538,13 @@ def format_metrics_table(rows: list[dict]) -> str:
 
     Rows may carry an `id`. Missing values print as '-'.
     """
-    header = [title for _, title in _COLUMNS]
     rows = [_derived(row) for row in rows]
     body = [[_cell(row.get(key)) for key, _ in _COLUMNS] for row in rows]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     title = (
         "Classifier-feature metrics (the project's small CNN, NOT Inception FID/KID/IS); "
         "'real' = n real training images vs the test set."
     )
-    lines = [
-        title,
-        "  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(),
-        "  ".join("-" * w for w in widths),
-    ]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in body]
+    lines = [title, format_table([title for _, title in _COLUMNS], body)]
     said = [(row.get("id", f"row {k}"), diagnosis(row)) for k, row in enumerate(rows, 1)]
     said = [(name, text) for name, text in said if text]
     if said:

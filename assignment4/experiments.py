@@ -1,4 +1,4 @@
-"""The registry of the report's nine experiments and the three profiles.
+"""The registry of the report's nine experiments, the profiles, and `run`, the entry point.
 
 This module is the one place that holds hyper-parameters; the CLI, the notebooks and the
 report read them from here.
@@ -22,48 +22,14 @@ import keras
 
 from assignment4 import data as data_lib
 from assignment4 import optimizers as optimizers_lib
+from assignment4 import training
 from assignment4.errors import ConfigError
 from assignment4.gan import GAN
+from assignment4.profiles import PROFILE_ENV, PROFILES, Profile, profile  # noqa: F401
 from assignment4.vae import VAE
 from assignment4.wgan import WGAN
 
 FAMILIES = {"vae": VAE, "gan": GAN, "wgan": WGAN}
-PROFILE_ENV = "ASSIGNMENT4_PROFILE"
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How much of an experiment to run.
-
-    Args:
-        name: 'full', 'quick' or 'smoke'.
-        epochs: default epochs (an experiment may set its own for this profile).
-        train_size / test_size: use only the first N images (None: all).
-        sample_every: write a sample grid every this many epochs (and after the last).
-    """
-
-    name: str
-    epochs: int
-    train_size: int | None
-    test_size: int | None
-    sample_every: int
-    description: str
-
-
-PROFILES = {
-    "full": Profile("full", 200, None, None, 10, "the report's settings: 200 epochs, all data"),
-    "quick": Profile("quick", 10, None, None, 5, "every figure on a 2-core CPU, 10-30 min each"),
-    "smoke": Profile("smoke", 2, 640, 256, 1, "tests and notebook checks: seconds each"),
-}
-
-
-def profile(name: str | None = None) -> Profile:
-    """The named profile; `None` means $ASSIGNMENT4_PROFILE, else 'full'."""
-    name = name or os.environ.get(PROFILE_ENV) or "full"
-    if name not in PROFILES:
-        raise ConfigError(f"Unknown profile {name!r}: choose one of {', '.join(PROFILES)}.")
-    return PROFILES[name]
-
 
 _resolve_profile = profile  # for methods whose `profile` argument hides the function
 
@@ -431,8 +397,6 @@ def run(
     `runstate.RunConflict` and is left as it is; `restart=True` deletes it and starts over.
     Returns the run folder.
     """
-    from assignment4 import training
-
     return training.run_experiment(
         get(exp_id),
         profile=_resolve_profile(profile).name,

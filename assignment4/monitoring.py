@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from assignment4 import profiles
 from assignment4.fileio import read_json
 
 TENSORBOARD_DIR = "tensorboard"
@@ -390,9 +391,7 @@ def measure_seconds_per_step(exp, profile: str, steps: int = 5, data_dir=None) -
 
     The first call (tracing and compiling) is not counted. Nothing is saved.
     """
-    from assignment4 import experiments
-
-    profile = experiments.profile(profile).name
+    profile = profiles.profile(profile).name
     model = exp.build(seed=0)
     train, _ = exp.datasets(profile, seed=0, data_dir=data_dir)
     calls = steps + 1
@@ -406,13 +405,13 @@ def measure_seconds_per_step(exp, profile: str, steps: int = 5, data_dir=None) -
 
 
 def projected_time(
-    exp_id: str,
+    exp,
     profile: str | None = None,
     epochs: int | None = None,
     seconds_per_step: float | None = None,
     data_dir=None,
 ) -> Projection:
-    """The projected wall time of training `exp_id` under `profile`, from a measured step time.
+    """The projected wall time of training `exp` under `profile`, from a measured step time.
 
     Without `seconds_per_step`, it is measured here on a fresh model (a few seconds to a
     minute: the first step traces and compiles). `print(projected_time(...).text())` gives
@@ -420,14 +419,12 @@ def projected_time(
     on a CPU.
 
     Args:
-        exp_id: experiment id. profile: 'full', 'quick', 'smoke' (None: $ASSIGNMENT4_PROFILE,
-            else 'full'). epochs: override the profile's epochs.
+        exp: an `experiments.Experiment`, e.g. `experiments.get("vae_mnist_z2")`.
+        profile: 'full', 'quick', 'smoke' (None: $ASSIGNMENT4_PROFILE, else 'full').
+        epochs: override the profile's epochs.
         seconds_per_step: a known step time, skipping the measurement.
     """
-    from assignment4 import experiments
-
-    exp = experiments.get(exp_id)
-    prof = experiments.profile(profile).name
+    prof = profiles.profile(profile).name
     n_epochs = exp.epochs(prof) if epochs is None else int(epochs)
     n_train, _ = exp.data_sizes(prof, data_dir=data_dir)
     steps = max(1, math.ceil(n_train / exp.images_per_step))

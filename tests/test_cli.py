@@ -140,3 +140,25 @@ def test_data_with_a_bad_file_exits_2_naming_it(capsys, tmp_path):
 def test_data_of_an_unknown_set_exits_2(capsys):
     rc, _, err = run_main(capsys, "data", "svhn")
     assert rc == 2 and "mnist, cifar10" in err
+
+
+def test_one_table_printer_aligns_columns_under_a_dashed_header():
+    from assignment4.texttable import format_table
+
+    text = format_table(["id", "n"], [["gan_mnist", "5"], ["wgan", "120"]], align="<>")
+    assert text.splitlines() == [
+        "id           n",
+        "---------  ---",
+        "gan_mnist    5",
+        "wgan       120",
+    ]
+    with pytest.raises(ValueError, match="2 cells"):
+        format_table(["id", "n"], [["only one"]])
+
+
+def test_status_prints_one_row_per_experiment(capsys, tmp_path):
+    rc, out, _ = run_main(capsys, "status", "--profile", "smoke", "--runs", str(tmp_path))
+    lines = out.splitlines()
+    assert rc == 0 and lines[0].split()[:3] == ["id", "state", "epochs"]
+    assert set(lines[1]) == {"-", " "} and len(lines) == 2 + len(experiments.EXPERIMENT_IDS)
+    assert all(line.split()[1:3] == ["not", "run"] for line in lines[2:])

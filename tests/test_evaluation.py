@@ -294,9 +294,9 @@ def test_active_units_count_the_latent_dimensions_above_the_threshold():
 
 def test_latent_unit_kl_of_a_trained_vae_matches_the_models_own_kl(smoke_runs):
     """Summed over dimensions, the per-unit KL is the test KL that the model itself logs."""
-    from assignment4 import data, training
+    from assignment4 import artifacts, data
 
-    model = training.load_run_model("vae_mnist_z2", "smoke", smoke_runs)
+    model = artifacts.load_run_model("vae_mnist_z2", "smoke", smoke_runs)
     _, (x_test, _) = data.load("mnist")
     x = (x_test[:500].astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
     unit_kl = evaluation.latent_unit_kl(model, x, batch_size=200)

@@ -80,7 +80,7 @@ def test_full_on_a_cpu_says_how_long_and_how_to_choose_quick():
 
 
 def test_projected_time_measures_real_steps():
-    projection = monitoring.projected_time("vae_mnist_z2", "smoke")
+    projection = monitoring.projected_time(experiments.get("vae_mnist_z2"), "smoke")
     assert projection.epochs == 2 and projection.steps_per_epoch == 5
     assert 0 < projection.seconds_per_step < 10
     assert projection.seconds == pytest.approx(10 * projection.seconds_per_step)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assignment4 import evaluation, experiments, training
+from assignment4 import artifacts, evaluation, experiments, training
 from assignment4.__main__ import main
 from assignment4.errors import RunError
 from assignment4.runstate import RunConflict, checkpoint_epochs
@@ -109,7 +109,7 @@ def test_more_epochs_continue_a_finished_run_from_its_final_state(smoke_runs, tm
     assert (folder / "samples" / "epoch_002.png").read_bytes() == grid_2
     assert (folder / "samples" / "epoch_003.png").exists()
     assert checkpoint_epochs(folder) == [1, 2, 3]
-    model = training.load_run_model(EXP, "smoke", tmp_path)
+    model = artifacts.load_run_model(EXP, "smoke", tmp_path)
     assert int(model.optimizer.iterations) == 3 * STEPS  # the optimizer went on, not restarted
     # the sampling noise went on too: its counter is 3 epochs' worth, not 1
     counter = [read(folder / "checkpoints" / f"epoch_00{e}.json")["seed_states"][0][1]
@@ -342,7 +342,7 @@ def test_a_write_that_fails_half_way_keeps_the_previous_file(unfinished, tmp_pat
 
 def test_load_run_model_epoch_of_a_missing_run_names_the_command(tmp_path):
     with pytest.raises(RunError, match="Train it first: python -m assignment4 run gan_mnist"):
-        training.load_run_model("gan_mnist", "smoke", tmp_path, epoch=1)
+        artifacts.load_run_model("gan_mnist", "smoke", tmp_path, epoch=1)
 
 
 # --- 6. deterministic outputs ---------------------------------------------------------------------

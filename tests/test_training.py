@@ -21,7 +21,7 @@ from PIL import Image
 
 from crashes import Killed, kill_before_second_backup
 
-from assignment4 import experiments, training
+from assignment4 import artifacts, experiments, training
 from assignment4.errors import ConfigError, RunError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +99,7 @@ def test_model_keras_loads_in_safe_mode_and_samples(smoke_runs):
 
 
 def test_wgan_run_clipped_its_critic_and_stepped_it_n_critic_times(smoke_runs):
-    model = training.load_run_model("wgan_mnist", "smoke", smoke_runs)
+    model = artifacts.load_run_model("wgan_mnist", "smoke", smoke_runs)
     for v in model.critic.trainable_weights:
         assert np.abs(np.asarray(v)).max() <= np.float32(model.clip_value), v.path
     assert int(model.g_optimizer.iterations) == 2  # one 640-image step per epoch
@@ -150,7 +150,7 @@ def test_bad_strategy_and_profile_raise_config_error(tmp_path):
 
 def test_load_run_model_of_a_missing_run_names_the_command(tmp_path):
     with pytest.raises(RunError) as e:
-        training.load_run_model("gan_mnist", "quick", tmp_path)
+        artifacts.load_run_model("gan_mnist", "quick", tmp_path)
     assert str(tmp_path / "gan_mnist" / "quick" / "model.keras") in str(e.value)
     assert "python -m assignment4 run gan_mnist --profile quick" in str(e.value)
 
