@@ -157,7 +157,8 @@ def provenance_text(provenance: Mapping | None, n_epochs: int) -> str:
     return text
 
 
-def _series(history: Mapping, key: str) -> np.ndarray | None:
+def series(history: Mapping, key: str) -> np.ndarray | None:
+    """One metric of a history as floats per epoch (None -> NaN); None when it is absent."""
     values = history.get(key)
     if values is None or len(values) == 0:
         return None
@@ -169,17 +170,17 @@ def _curve_figure(history: Mapping, exp: Any, provenance: Mapping | None, panel:
         what, ylabel, curves = PANELS[exp.family][panel]
     except KeyError:
         raise ValueError(f"no figure {panel!r} for model family {exp.family!r}") from None
-    series = [(_series(history, key), label, color) for key, label, color in curves]
-    if all(s is None for s, _, _ in series):
+    plotted = [(series(history, key), label, color) for key, label, color in curves]
+    if all(s is None for s, _, _ in plotted):
         keys = ", ".join(k for k, _, _ in curves)
         raise RunError(
             f"history of {exp.id} has none of {keys} (it has: {', '.join(history) or 'nothing'})"
         )
-    n = max(len(s) for s, _, _ in series if s is not None)
+    n = max(len(s) for s, _, _ in plotted if s is not None)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.add_subplot()
-        for values, label, color in series:
+        for values, label, color in plotted:
             if values is None:
                 continue
             epochs = np.arange(1, len(values) + 1)
@@ -197,7 +198,7 @@ def _curve_figure(history: Mapping, exp: Any, provenance: Mapping | None, panel:
                 bound, color="0.3", linestyle="--", linewidth=1.2, label="log 2 (upper bound)"
             )
             # Show the whole range [0, log 2] the divergence can take.
-            low = min(0.0, np.nanmin([np.nanmin(s) for s, _, _ in series if s is not None]))
+            low = min(0.0, np.nanmin([np.nanmin(s) for s, _, _ in plotted if s is not None]))
             ax.set_ylim(low - 0.05 * bound, 1.08 * bound)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
