@@ -153,8 +153,8 @@ def _draw_table(number: int, infos: Sequence[RunInfo], profile: str, figures_dir
             result.missing.append(info.exp.id)
             continue
         try:
-            rows.append((f"{info.exp.title}\n({info.exp.id}, {info.epochs} ep.)",
-                         sample_model(model_path, TABLE_SAMPLES)))  # fmt: skip
+            images = sample_model(model_path, TABLE_SAMPLES)
+            rows.append((f"{info.exp.title}\n({info.exp.id}, {info.epochs} ep.)", images))
             result.included.append(info)
         except Exception as e:  # noqa: BLE001  (a broken model must not stop the report)
             result.problems.append(f"{model_path} could not be sampled ({type(e).__name__}: {e})")
@@ -162,9 +162,8 @@ def _draw_table(number: int, infos: Sequence[RunInfo], profile: str, figures_dir
         return result
     result.real_row = all(i.exp.family == "vae" for i in infos)  # Tables 1 and 3, as the report
     if result.real_row:
-        rows.insert(
-            0, ("real images\n(test set)", real_images(infos[0].exp.dataset, TABLE_SAMPLES))
-        )
+        real = real_images(infos[0].exp.dataset, TABLE_SAMPLES)
+        rows.insert(0, ("real images\n(test set)", real))
     title = f"Table {number}: samples on {plots.dataset_name(infos[0].exp)}, profile '{profile}'"
     result.path = plots.save_table(number, rows, figures_dir, title=title)
     return result
@@ -178,16 +177,10 @@ def _draw(infos: Sequence[RunInfo], profile: str, figures_dir: Path, tables: boo
             built.figures[info.exp.id] = plots.save_figures(info.exp, info.run_dir, figures_dir)
         except RunError as e:
             built.problems[info.exp.id] = str(e)
-        if (
-            tables
-            and getattr(info.exp, "latent_dim", None) == 2
-            and (info.run_dir / "model.keras").exists()
-        ):
-            built.figures.setdefault(info.exp.id, []).extend(
-                plots.save_latent_maps(
-                    info.exp, load_model(info.run_dir / "model.keras"), figures_dir
-                )
-            )
+        model_path = info.run_dir / "model.keras"
+        if tables and getattr(info.exp, "latent_dim", None) == 2 and model_path.exists():
+            maps = plots.save_latent_maps(info.exp, load_model(model_path), figures_dir)
+            built.figures.setdefault(info.exp.id, []).extend(maps)
     if tables:
         for number, members in _tables(infos).items():
             built.tables[number] = _draw_table(number, members, profile, figures_dir)
