@@ -248,8 +248,7 @@ _DC_CIFAR_DISCRIMINATOR = {
 }
 _GAN_OPT = {"d_optimizer": _adam(2e-4, 0.5), "g_optimizer": _adam(2e-4, 0.5)}
 # RMSprop as the WGAN paper, at 2e-4 instead of its 5e-5 (README, "Making every model learn")
-_DCWGAN_OPT = {"critic_optimizer": _rmsprop(2e-4), "g_optimizer": _rmsprop(2e-4)}
-_WGAN_OPT = {"critic_optimizer": _rmsprop(5e-5), "g_optimizer": _rmsprop(5e-5)}
+_WGAN_OPT = {"critic_optimizer": _rmsprop(2e-4), "g_optimizer": _rmsprop(2e-4)}
 _WGAN_CLIP = {"n_critic": 5, "clip_value": 0.01}
 
 EXPERIMENTS = {
@@ -277,7 +276,7 @@ EXPERIMENTS = {
                 "discriminator": _MLP_DISCRIMINATOR,
             },
             optimizers=_GAN_OPT,
-            quick_epochs=30,
+            quick_epochs=40,
         ),
         Experiment(
             id="wgan_mnist", figure=4, table=2, dataset="mnist", family="wgan",
@@ -301,7 +300,7 @@ EXPERIMENTS = {
                 "critic": {"type": "conv_discriminator", "filters": [64, 128], "kernel_size": 5},
                 "critic_sigmoid": True, **_WGAN_CLIP,
             },
-            optimizers=_DCWGAN_OPT,
+            optimizers=_WGAN_OPT,
             batch_size=64,
             quick_epochs=25,
         ),
@@ -318,7 +317,7 @@ EXPERIMENTS = {
                 "reconstruction": "mse",
             },
             optimizers={"optimizer": _adam(1e-3)},
-            quick_epochs=20,
+            quick_epochs=12,
         ),
         Experiment(
             id="vae_cifar10", figure=7, table=3, dataset="cifar10", family="vae",
@@ -350,7 +349,7 @@ EXPERIMENTS = {
                 "latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
                 "critic": _DC_CIFAR_DISCRIMINATOR, **_WGAN_CLIP,
             },
-            optimizers=_DCWGAN_OPT,
+            optimizers=_WGAN_OPT,
             batch_size=64,
             quick_epochs=20,
         ),
