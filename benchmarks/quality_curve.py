@@ -14,6 +14,10 @@ samples from fixed latent points and scores them with the project's classifier (
 label, minutes of training, generator updates, images seen, IS, FD, the smallest and largest
 class share of the samples. `benchmarks/plot_curves.py` draws the lines.
 
+`--ema DECAY` also keeps an exponential moving average of the generator's weights (decay per
+update; a candidate that the package does not use yet) and scores it at the same points, as
+a second line labelled "LABEL, generator EMA DECAY".
+
 Minutes are training time (evaluation excluded), both wall-clock and the process's CPU time
 (all its threads). On a shared machine the CPU minutes are the fairer measure: on an idle
 2-core machine a TensorFlow run uses both cores, so CPU minutes are about twice the wall
@@ -67,6 +71,37 @@ class Scorer(keras.callbacks.Callback):
         self.t0, self.c0 = time.perf_counter(), time.process_time()
 
 
+class GeneratorAverage(keras.callbacks.Callback):
+    """An exponential moving average of the generator's weights (all of them, batch-norm
+    statistics too), updated after every compiled call of `steps` updates."""
+
+    def __init__(self, decay: float, steps: int):
+        super().__init__()
+        self.decay = decay**steps  # one callback per call of `steps_per_execution` updates
+
+    def on_train_begin(self, logs=None):
+        self.average = [np.array(w, dtype=np.float64) for w in self.model.generator.get_weights()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        for avg, w in zip(self.average, self.model.generator.get_weights()):
+            avg *= self.decay
+            avg += (1 - self.decay) * w
+
+    def swapped_in(self):
+        """Context manager: the generator holds the average inside the block."""
+        gen, average = self.model.generator, self.average
+
+        class _Swap:
+            def __enter__(self):
+                self.saved = gen.get_weights()
+                gen.set_weights([a.astype(w.dtype) for a, w in zip(average, self.saved)])
+
+            def __exit__(self, *exc):
+                gen.set_weights(self.saved)
+
+        return _Swap()
+
+
 def generator_updates(model) -> int:
     opt = getattr(model, "g_optimizer", None) or model.optimizer
     return int(opt.iterations.numpy())
@@ -95,6 +130,7 @@ def main(argv=None) -> None:
     parser.add_argument("--label", default="registry")
     parser.add_argument("--out", default="benchmarks/results/curves.jsonl")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ema", type=float, default=None, help="also score a generator EMA")
     args = parser.parse_args(argv)
 
     exp = configured(args.id, json.loads(args.set))
@@ -106,19 +142,30 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    def record(minutes: float, cpu_minutes: float, updates: int) -> None:
-        row = {**base, "minutes": round(minutes, 2), "cpu_minutes": round(cpu_minutes, 2),
-               "generator_updates": updates,
+    averager = None
+    if args.ema is not None:
+        averager = GeneratorAverage(args.ema, exp.steps_per_execution)
+
+    def write(label: str, minutes: float, cpu_minutes: float, updates: int) -> None:
+        row = {**base, "label": label, "minutes": round(minutes, 2),
+               "cpu_minutes": round(cpu_minutes, 2), "generator_updates": updates,
                "images": updates * exp.images_per_step, **score(exp, model, args.n)}  # fmt: skip
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        print(f"{args.label}: {minutes:5.1f} min ({cpu_minutes:5.1f} CPU), {updates:6d} updates, IS "
+        print(f"{label}: {minutes:5.1f} min ({cpu_minutes:5.1f} CPU), {updates:6d} updates, IS "
               f"{row['classifier_is']:.2f}, FD {row['fd']:.1f}, class shares "
               f"{row['min_class_share']:.3f}-{row['max_class_share']:.3f}", flush=True)  # fmt: skip
 
+    def record(minutes: float, cpu_minutes: float, updates: int) -> None:
+        write(args.label, minutes, cpu_minutes, updates)
+        if averager is not None:
+            with averager.swapped_in():
+                write(f"{args.label}, generator EMA {args.ema:g}", minutes, cpu_minutes, updates)
+
     scorer = Scorer(args.every * 60, args.minutes * 60, record)
+    callbacks = [scorer] if averager is None else [averager, scorer]
     # One fit over the repeated pipeline: one iterator, so reshuffling carries on across passes.
-    model.fit(train.repeat(), epochs=1, steps_per_epoch=10**9, callbacks=[scorer], verbose=0,
+    model.fit(train.repeat(), epochs=1, steps_per_epoch=10**9, callbacks=callbacks, verbose=0,
               shuffle=False)  # fmt: skip
 
 
