@@ -114,8 +114,8 @@ def test_dcwgan_mnist_networks_follow_the_report():
 def test_dcgan_cifar10_networks_follow_the_report():
     exp = experiments.get("dcgan_cifar10")
     g, d = build(exp, "generator"), build(exp, "discriminator")
-    assert dense_units(g) == [4 * 4 * 128]  # half the usual widths, as for the DC-WGANs
-    assert conv_layers(g) == [("convT", 64, 4, 2), ("convT", 32, 4, 2), ("convT", 3, 4, 2)]
+    assert dense_units(g) == [4 * 4 * 256]  # the usual DCGAN widths (README)
+    assert conv_layers(g) == [("convT", 128, 4, 2), ("convT", 64, 4, 2), ("convT", 3, 4, 2)]
     assert conv_layers(d) == [("conv", 64, 4, 2), ("conv", 128, 4, 2), ("conv", 256, 4, 2)]
     assert batch_norms(d) == 2
     assert experiments.get("dcwgan_cifar10").model["critic"] == exp.model["discriminator"]
