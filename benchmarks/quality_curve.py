@@ -27,6 +27,7 @@ minutes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import time
@@ -87,19 +88,16 @@ class GeneratorAverage(keras.callbacks.Callback):
             avg *= self.decay
             avg += (1 - self.decay) * w
 
+    @contextlib.contextmanager
     def swapped_in(self):
-        """Context manager: the generator holds the average inside the block."""
-        gen, average = self.model.generator, self.average
-
-        class _Swap:
-            def __enter__(self):
-                self.saved = gen.get_weights()
-                gen.set_weights([a.astype(w.dtype) for a, w in zip(average, self.saved)])
-
-            def __exit__(self, *exc):
-                gen.set_weights(self.saved)
-
-        return _Swap()
+        """Inside the block the generator holds the average; its own weights come back after."""
+        generator = self.model.generator
+        saved = generator.get_weights()
+        generator.set_weights([a.astype(w.dtype) for a, w in zip(self.average, saved)])
+        try:
+            yield
+        finally:
+            generator.set_weights(saved)
 
 
 def generator_updates(model) -> int:
