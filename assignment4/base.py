@@ -1,13 +1,17 @@
-"""What VAE, GAN and WGAN share: image layout, seeded noise, replica scaling, sampling."""
+"""What VAE, GAN and WGAN share: image layout, seeded noise, replica scaling, sampling; and
+what GAN and WGAN share: the generator, and an average of its weights to sample from."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from assignment4 import networks
 
 
 class GenerativeModel(keras.Model):
@@ -157,6 +161,111 @@ class GenerativeModel(keras.Model):
             "seed": self.seed,
             "name": self.name,
         }
+
+
+class AdversarialModel(GenerativeModel):
+    """GAN and WGAN: a generator built from its spec, and optionally a moving average of it.
+
+    With `generator_ema` set, the model keeps a second copy of the generator whose weights
+    (batch-norm statistics included) follow an exponential moving average of the trained
+    generator's: after every generator update, `average = d * average + (1 - d) * weights`.
+    The average is never trained; it is what `sample`, `generate` and `model(z)` use, and it
+    is saved and restored with the model. The trained generator stays as it is, so resuming
+    and continuing a run pick up exactly where it stopped (Keras' optimizer option
+    `use_ema` would instead overwrite the trained weights with the average at the end of
+    every `fit`). The README ("The GANs on a CPU budget") has the measurements behind it.
+
+    Args:
+        generator: network spec dict for `networks.build`.
+        generator_ema: the average's decay per generator update, in [0, 1); None keeps no
+            average and samples from the trained generator.
+    """
+
+    def __init__(self, generator: dict, generator_ema: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if generator_ema is not None and not 0.0 <= float(generator_ema) < 1.0:
+            raise ValueError(f"generator_ema must be in [0, 1) or None, got {generator_ema}")
+        self.generator_spec = dict(generator)
+        self.generator_ema = None if generator_ema is None else float(generator_ema)
+        self.generator = networks.build(
+            self.generator_spec, image_shape=self.image_shape, latent_dim=self.latent_dim
+        )
+        self.generator_average = None
+        if self.generator_ema is not None:
+            # A clone keeps the layer names (and takes none of Keras' automatic ones, so the
+            # networks built after it are named as without it); it starts from G's weights.
+            self.generator_average = keras.models.clone_model(self.generator)
+            self.generator_average.set_weights(self.generator.get_weights())
+            self.generator_average.trainable = False
+        self._sample_from_average = True
+
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The network that samples: the average when there is one, else the generator."""
+        if self.generator_average is None or not self._sample_from_average:
+            return self.generator
+        return self.generator_average
+
+    @contextlib.contextmanager
+    def trained_generator_samples(self) -> Iterator[None]:
+        """Inside the block, samples come from the trained generator instead of the average
+        (to compare the two: `benchmarks/quality_curve.py` scores both)."""
+        self._sample_from_average = False
+        try:
+            yield
+        finally:
+            self._sample_from_average = True
+
+    def call(self, z, training: bool = False):
+        return self.sampling_generator(z, training=training)
+
+    def images_from_latent(self, z, training: bool = False):
+        return (self.sampling_generator(z, training=training) + 1.0) * 0.5
+
+    def update_generator_average(self) -> None:
+        """One step of the average toward the generator's current weights (after its update)."""
+        if self.generator_average is None:
+            return
+        d = self.generator_ema
+        assign_each(
+            self.generator_average.weights,
+            lambda average, w: average * d + w * (1.0 - d),
+            self.generator.weights,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "generator": self.generator_spec,
+            "generator_ema": self.generator_ema,
+        }
+
+
+def assign_each(variables, fn, sources=None) -> None:
+    """`v.assign(fn(v))` for every variable, or `v.assign(fn(v, s))` with `sources` in order.
+
+    Inside a step under a distribution strategy, mirrored variables are updated from the
+    cross-replica context, once for all replicas, the way optimizers update them.
+    """
+    variables = list(variables)
+    sources = [None] * len(variables) if sources is None else list(sources)
+    if len(sources) != len(variables):
+        raise ValueError(f"{len(variables)} variables but {len(sources)} sources")
+    replica = tf.distribute.get_replica_context()
+    strategy = tf.distribute.get_strategy()
+    if replica is None or not tf.distribute.has_strategy() or strategy.num_replicas_in_sync == 1:
+        for v, s in zip(variables, sources):
+            v.assign(fn(v) if s is None else fn(v, s))
+        return
+
+    def all_replicas(strategy):
+        for v, s in zip(variables, sources):
+            args = () if s is None else (getattr(s, "value", s),)
+            strategy.extended.update(
+                getattr(v, "value", v), lambda w, *a: w.assign(fn(w, *a)), args=args, group=False
+            )
+
+    replica.merge_call(all_replicas)
 
 
 def to_uint8(images_unit: np.ndarray) -> np.ndarray:

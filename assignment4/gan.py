@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from assignment4 import networks
-from assignment4.base import GenerativeModel
+from assignment4.base import AdversarialModel
 
 LOG2 = math.log(2.0)
 
@@ -32,7 +32,7 @@ def js_estimate(d_loss):
 
 
 @keras.saving.register_keras_serializable(package="assignment4")
-class GAN(GenerativeModel):
+class GAN(AdversarialModel):
     """GAN: one discriminator update, then one generator update, per batch.
 
     The discriminator network outputs a logit; D(x) = sigmoid(logit) is the report's
@@ -41,16 +41,14 @@ class GAN(GenerativeModel):
     Args:
         generator: network spec dict for `networks.build`.
         discriminator: network spec dict.
+        generator_ema: decay of the generator average that samples (`AdversarialModel`).
     """
 
     optimizer_names: ClassVar[tuple[str, ...]] = ("d_optimizer", "g_optimizer")
 
     def __init__(self, generator: dict, discriminator: dict, **kwargs):
-        super().__init__(**kwargs)
-        self.generator_spec, self.discriminator_spec = dict(generator), dict(discriminator)
-        self.generator = networks.build(
-            self.generator_spec, image_shape=self.image_shape, latent_dim=self.latent_dim
-        )
+        super().__init__(generator=generator, **kwargs)
+        self.discriminator_spec = dict(discriminator)
         self.discriminator = networks.build(self.discriminator_spec, image_shape=self.image_shape)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -64,12 +62,6 @@ class GAN(GenerativeModel):
     def optimized_variables(self, name: str) -> list:
         net = self.discriminator if name == "d_optimizer" else self.generator
         return net.trainable_variables
-
-    def call(self, z, training: bool = False):
-        return self.generator(z, training=training)
-
-    def images_from_latent(self, z, training: bool = False):
-        return (self.generator(z, training=training) + 1.0) * 0.5
 
     def train_step(self, real):
         scale = self.replica_scale()
@@ -93,6 +85,7 @@ class GAN(GenerativeModel):
             g_scaled = g_loss * scale
         grads = g_tape.gradient(g_scaled, g_vars)
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
+        self.update_generator_average()
         return self.update_trackers(
             {"d_loss": d_loss, "g_loss": g_loss, "js_estimate": js_estimate(d_loss)}
         )
@@ -100,6 +93,5 @@ class GAN(GenerativeModel):
     def get_config(self):
         return {
             **super().get_config(),
-            "generator": self.generator_spec,
             "discriminator": self.discriminator_spec,
         }

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 from assignment4 import networks
-from assignment4.base import GenerativeModel
+from assignment4.base import AdversarialModel, assign_each
 
 
 def split_batch(x, parts: int) -> list:
@@ -21,26 +21,11 @@ def split_batch(x, parts: int) -> list:
 
 def clip_weights(variables, clip_value: float) -> None:
     """Clip every variable to [-clip_value, clip_value] (the WGAN's Lipschitz constraint)."""
-    replica = tf.distribute.get_replica_context()
-    strategy = tf.distribute.get_strategy()
-    if replica is None or not tf.distribute.has_strategy() or strategy.num_replicas_in_sync == 1:
-        for v in variables:
-            v.assign(ops.clip(v, -clip_value, clip_value))
-        return
-
-    # Mirrored variables are updated from the cross-replica context, once for all replicas.
-    def clip_all(strategy):
-        for v in variables:
-            var = getattr(v, "value", v)
-            strategy.extended.update(
-                var, lambda w: w.assign(tf.clip_by_value(w, -clip_value, clip_value)), group=False
-            )
-
-    replica.merge_call(clip_all)
+    assign_each(variables, lambda w: ops.clip(w, -clip_value, clip_value))
 
 
 @keras.saving.register_keras_serializable(package="assignment4")
-class WGAN(GenerativeModel):
+class WGAN(AdversarialModel):
     """WGAN: per training step, `n_critic` critic updates then one generator update.
 
     Each training step receives `n_critic` real batches stacked into one (the data pipeline
@@ -54,6 +39,7 @@ class WGAN(GenerativeModel):
         n_critic: critic updates per generator update.
         clip_value: bound of the critic's weights.
         critic_sigmoid: apply a sigmoid to the critic's output (the report's DC-WGAN on MNIST).
+        generator_ema: decay of the generator average that samples (`AdversarialModel`).
     """
 
     optimizer_names: ClassVar[tuple[str, ...]] = ("critic_optimizer", "g_optimizer")
@@ -67,16 +53,13 @@ class WGAN(GenerativeModel):
         critic_sigmoid: bool = False,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(generator=generator, **kwargs)
         if n_critic < 1:
             raise ValueError(f"n_critic must be at least 1, got {n_critic}")
-        self.generator_spec, self.critic_spec = dict(generator), dict(critic)
+        self.critic_spec = dict(critic)
         self.n_critic = int(n_critic)
         self.clip_value = float(clip_value)
         self.critic_sigmoid = bool(critic_sigmoid)
-        self.generator = networks.build(
-            self.generator_spec, image_shape=self.image_shape, latent_dim=self.latent_dim
-        )
         self.critic = networks.build(
             {"name": "critic", **self.critic_spec}, image_shape=self.image_shape
         )
@@ -92,12 +75,6 @@ class WGAN(GenerativeModel):
     def optimized_variables(self, name: str) -> list:
         net = self.critic if name == "critic_optimizer" else self.generator
         return net.trainable_variables
-
-    def call(self, z, training: bool = False):
-        return self.generator(z, training=training)
-
-    def images_from_latent(self, z, training: bool = False):
-        return (self.generator(z, training=training) + 1.0) * 0.5
 
     def critic_value(self, x, training: bool = False):
         """C(x): the critic's output, through a sigmoid when `critic_sigmoid` is set."""
@@ -127,6 +104,7 @@ class WGAN(GenerativeModel):
             scaled = g_loss * self.replica_scale()
         grads = tape.gradient(scaled, g_vars)
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
+        self.update_generator_average()
         return g_loss
 
     def train_step(self, data):
@@ -141,7 +119,6 @@ class WGAN(GenerativeModel):
     def get_config(self):
         return {
             **super().get_config(),
-            "generator": self.generator_spec,
             "critic": self.critic_spec,
             "n_critic": self.n_critic,
             "clip_value": self.clip_value,

@@ -3,8 +3,8 @@
 Run as a script (TensorFlow's logical devices must be configured before anything else
 touches the runtime): python tests/distributed_check.py OUT.json
 For VAE, GAN and WGAN it records the largest weight difference, both sets of logged losses,
-the largest critic weight on each replica after clipping, and whether replicas drew
-different noise. tests/test_distribute.py asserts on the JSON.
+the largest critic weight on each replica after clipping, how far the generator average
+moved and how far its replicas differ, and whether replicas drew different noise. tests/test_distribute.py asserts on the JSON.
 """
 
 import dataclasses
@@ -36,11 +36,11 @@ def experiment(exp_id):
     # missing 1/replicas factor would go unnoticed; with SGD it doubles every update.
     sgd = {"class_name": "SGD", "config": {"learning_rate": 0.05}}
     exp = dataclasses.replace(exp, optimizers={name: sgd for name in exp.optimizers})
-    if exp.family == "gan":  # dropout masks are random per replica: leave them out here
-        model = {**exp.model, "discriminator": {**exp.model["discriminator"], "dropout": 0.0}}
-        exp = dataclasses.replace(exp, model=model)
-    if exp.family == "wgan":
-        model = {**exp.model, "critic": {**exp.model["critic"], "dropout": 0.0}}
+    if exp.family in ("gan", "wgan"):
+        # Dropout masks are random per replica: leave them out here. A generator average
+        # (decay 0.5, so that one step moves it visibly) is updated across replicas too.
+        net = "discriminator" if exp.family == "gan" else "critic"
+        model = {**exp.model, net: {**exp.model[net], "dropout": 0.0}, "generator_ema": 0.5}
         exp = dataclasses.replace(exp, model=model)
     return exp
 
@@ -89,6 +89,24 @@ def critic_max_per_replica(model, strategy):
         values = strategy.experimental_local_results(getattr(v, "value", v))
         out.append([float(tf.reduce_max(tf.abs(x))) for x in values])
     return np.max(np.array(out), axis=0).tolist()
+
+
+def average_row(model, strategy, weights_before):
+    """How far the generator and its average moved in the step (largest change of a weight),
+    and the largest gap between the average's replicas."""
+    row = {"generator_moved": 0.0, "average_moved": 0.0, "average_replica_gap": 0.0}
+    nets = {id(v): "generator" for v in model.generator.weights}
+    nets.update({id(v): "average" for v in model.generator_average.weights})
+    for v, before in zip(model.weights, weights_before, strict=True):
+        net = nets.get(id(v))
+        if net is None:
+            continue
+        a, b = strategy.experimental_local_results(getattr(v, "value", v))
+        row[f"{net}_moved"] = max(row[f"{net}_moved"], float(np.abs(a.numpy() - before).max()))
+        if net == "average":
+            gap = float(np.abs(a.numpy() - b.numpy()).max())
+            row["average_replica_gap"] = max(row["average_replica_gap"], gap)
+    return row
 
 
 def replica_noise_differs(strategy, exp):
@@ -140,6 +158,8 @@ def main(out_path):
             "single_logs": one_logs,
             "mirrored_logs": many_logs,
         }
+        if exp.family in ("gan", "wgan"):
+            row.update(average_row(many, strategy, weights))
         if exp.family == "wgan":
             row["critic_max_abs_per_replica"] = critic_max_per_replica(many, strategy)
             row["clip_value"] = exp.model["clip_value"]

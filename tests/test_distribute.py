@@ -55,6 +55,15 @@ def test_wgan_clipping_holds_on_every_replica(check):
         assert m == pytest.approx(row["clip_value"], rel=1e-5)  # clipping actually bit
 
 
+@pytest.mark.parametrize("exp_id", ["gan_mnist", "wgan_mnist"])
+def test_generator_average_updates_every_replica_alike(check, exp_id):
+    # the average's weights are part of max_weight_diff above: they also match one device
+    row = check[exp_id]
+    assert row["generator_moved"] > 0.0
+    assert row["average_moved"] == pytest.approx(0.5 * row["generator_moved"], rel=0.02)  # decay
+    assert row["average_replica_gap"] == 0.0
+
+
 def test_fused_adam_updates_every_replica_alike(check):
     row = check["adam"]
     assert row["optimizer"] == "assignment4.optimizers.Adam"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from assignment4 import data, experiments, gan, vae, wgan
-from assignment4.base import GenerativeModel
+from assignment4.base import GenerativeModel, to_uint8
 
 LOG2 = math.log(2.0)
 WGAN_IDS = [i for i, e in experiments.EXPERIMENTS.items() if e.family == "wgan"]
@@ -328,6 +330,72 @@ def test_sample_is_uint8_in_the_data_set_layout_and_seeded(exp_id, layout):
     assert np.abs(batched[:5].astype(int) - a).max() <= 1  # same z, other batch sizes
     with pytest.raises(ValueError):
         model.sample(-1)
+
+
+# --- the generator average ---------------------------------------------------------------
+
+
+def with_average(exp_id: str, decay: float) -> GenerativeModel:
+    """The registry's model of `exp_id` with a generator average of decay `decay`."""
+    exp = experiments.get(exp_id)
+    exp = dataclasses.replace(exp, model={**exp.model, "generator_ema": decay})
+    return exp.build(jit_compile=False)
+
+
+@pytest.mark.parametrize("exp_id", ["gan_mnist", "wgan_mnist", "dcgan_cifar10"])
+def test_generator_average_moves_toward_the_generator_after_each_update(exp_id, mnist, cifar10):
+    model = with_average(exp_id, 0.75)
+    start = model.generator.get_weights()
+    for a, w in zip(model.generator_average.get_weights(), start, strict=True):
+        np.testing.assert_array_equal(a, w)  # it starts as the generator
+    assert model.generator_average.trainable_weights == []
+
+    step = tf.constant(batch_for(exp_id, mnist, cifar10, 16))
+    tf.function(model.train_step)(step)  # compiled, as fit runs it
+    trained = model.generator.get_weights()
+    assert max(np.abs(t - s).max() for t, s in zip(trained, start)) > 1e-5
+    # batch-norm statistics (dcgan_cifar10) are averaged like the weights
+    for a, s, t in zip(model.generator_average.get_weights(), start, trained, strict=True):
+        np.testing.assert_allclose(a, 0.75 * s + 0.25 * t, rtol=1e-5, atol=1e-7)
+    assert int(model.g_optimizer.iterations) == 1
+
+
+def test_samples_come_from_the_average_and_survive_saving(tmp_path, mnist, cifar10):
+    model = with_average("gan_mnist", 0.5)
+    model.train_step(batch_for("gan_mnist", mnist, cifar10, 16))
+    z = np.random.default_rng(2).standard_normal((6, model.latent_dim)).astype("float32")
+    from_average = to_uint8((np.asarray(model.generator_average(z)) + 1.0) * 0.5)
+    from_generator = to_uint8((np.asarray(model.generator(z)) + 1.0) * 0.5)
+    assert not np.array_equal(from_average, from_generator)
+    np.testing.assert_array_equal(model.generate(z), from_average.reshape(6, 28, 28))
+    np.testing.assert_array_equal(np.asarray(model(z)), np.asarray(model.generator_average(z)))
+    with model.trained_generator_samples():
+        np.testing.assert_array_equal(model.generate(z), from_generator.reshape(6, 28, 28))
+    np.testing.assert_array_equal(model.generate(z), from_average.reshape(6, 28, 28))
+
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.get_config()["generator_ema"] == 0.5
+    for a, b in zip(loaded.generator_average.get_weights(), model.generator_average.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(loaded.generate(z), model.generate(z))
+
+
+def test_without_an_average_the_generator_samples():
+    model = wgan.WGAN(
+        generator={"type": "mlp_generator", "units": [8]},
+        critic={"type": "mlp_discriminator", "units": [8]},
+        data_shape=(28, 28),
+        latent_dim=4,
+    )
+    assert model.generator_ema is None and model.generator_average is None
+    assert model.sampling_generator is model.generator
+
+
+@pytest.mark.parametrize("decay", [1.0, -0.1])
+def test_generator_average_rejects_a_decay_outside_0_1(decay):
+    with pytest.raises(ValueError, match="generator_ema"):
+        with_average("gan_mnist", decay)
 
 
 # --- every experiment trains ----------------------------------------------------------------
