@@ -103,7 +103,14 @@ def cmd_evaluate(args) -> None:
     ids = experiments.resolve_ids(args.ids)
     for k, exp_id in enumerate(ids, 1):
         t = time.perf_counter()
-        metrics = evaluation.evaluate_run(exp_id, prof, runs=args.runs, n=args.n, epoch=args.epoch)
+        metrics = evaluation.evaluate_run(
+            exp_id,
+            prof,
+            runs=args.runs,
+            n=args.n,
+            epoch=args.epoch,
+            trained_generator=args.trained_generator,
+        )
         rows.append({"id": exp_id, **metrics})
         print(f"[{k}/{len(ids)}] {exp_id}: scored in {time.perf_counter() - t:.0f} s", flush=True)
     print(evaluation.format_metrics_table(rows))
@@ -202,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("-n", type=_positive_int, default=10000, help="generated images to score")
     sp.add_argument("--epoch", type=_positive_int, default=None, help=EPOCH_HELP)
+    sp.add_argument(
+        "--trained-generator",
+        action="store_true",
+        help="a GAN with a generator average: score the trained generator instead "
+        "(-> metrics[_epoch_NNN]_trained_generator.json, beside the average's)",
+    )
 
     sp = add("report", cmd_report, "regenerate figures/ and report/report.md from finished runs")
     common(sp)

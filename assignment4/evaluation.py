@@ -433,6 +433,7 @@ def evaluate_run(
     n: int = 10000,
     seed: int = 0,
     epoch: int | None = None,
+    trained_generator: bool = False,
 ) -> dict:
     """Measure a finished run and write `runs/<id>/<profile>/metrics.json`.
 
@@ -444,6 +445,10 @@ def evaluate_run(
         seed: the latent draw of the samples.
         epoch: measure that epoch's checkpoint instead of the final model; the metrics go to
             `metrics_epoch_NNN.json` (quality against epoch).
+        trained_generator: for a GAN that samples from a generator average
+            (`generator_ema`), score its trained generator instead, to compare the two; the
+            metrics go to `metrics[_epoch_NNN]_trained_generator.json`, and the report keeps
+            reading the average's.
 
     Returns:
         The metrics (section 8 names) with the samples' class histogram and the mode-collapse
@@ -467,7 +472,17 @@ def evaluate_run(
             + (f" --runs {runs}" if str(runs) != "runs" else "")
         )
     model = artifacts.load_run_model(exp_id, profile, runs, epoch=epoch)
-    samples = model.sample(n, seed=seed)
+    average = getattr(model, "generator_average", None)
+    if trained_generator and average is None:
+        raise RunError(
+            f"{exp_id} ({profile}) has no generator average (generator_ema): its samples "
+            "already come from the trained generator; evaluate it without that option."
+        )
+    if trained_generator:
+        with model.trained_generator_samples():
+            samples = model.sample(n, seed=seed)
+    else:
+        samples = model.sample(n, seed=seed)
     metrics = sample_metrics(exp.dataset, samples, cache_dir=runs)
     if exp.family == "vae":
         _, (x_test, _) = data.load(exp.dataset)
@@ -479,7 +494,10 @@ def evaluate_run(
     metrics["note"] = NOT_INCEPTION
     if epoch is not None:
         metrics["epoch"] = epoch
-    name = "metrics.json" if epoch is None else f"metrics_epoch_{epoch:03d}.json"
+    if average is not None:
+        metrics["generator"] = "trained" if trained_generator else f"EMA {model.generator_ema:g}"
+    name = "metrics" if epoch is None else f"metrics_epoch_{epoch:03d}"
+    name += "_trained_generator.json" if trained_generator else ".json"
     fileio.write_json(metrics, run_dir / name)
     return metrics
 

@@ -324,3 +324,26 @@ def test_evaluate_writes_the_diagnostics_in_words(smoke_runs, tmp_path, capsys):
     header = next(line for line in out.splitlines() if line.startswith("run "))
     assert "min class" in header and "active z" in header and "collapse" in header
     assert f"{metrics['active_units']}/2" in out
+
+
+def test_evaluate_scores_the_trained_generator_beside_the_average(smoke_runs, tmp_path, capsys):
+    """dcgan_cifar10 samples from its generator average; --trained-generator scores G itself
+    into its own file, and a GAN without an average is told that it has none."""
+    import shutil
+
+    from assignment4.__main__ import main
+
+    runs = ["--profile", "smoke", "--runs", str(tmp_path)]
+    assert main(["run", "dcgan_cifar10", *runs]) == 0
+    assert main(["evaluate", "dcgan_cifar10", *runs, "-n", "200"]) == 0
+    assert main(["evaluate", "dcgan_cifar10", *runs, "-n", "200", "--trained-generator"]) == 0
+    folder = tmp_path / "dcgan_cifar10" / "smoke"
+    average = json.loads((folder / "metrics.json").read_text())
+    trained = json.loads((folder / "metrics_trained_generator.json").read_text())
+    assert (average["generator"], trained["generator"]) == ("EMA 0.999", "trained")
+    assert average["fd"] != trained["fd"]  # two different networks drew the samples
+
+    shutil.copytree(smoke_runs / "wgan_mnist", tmp_path / "wgan_mnist")
+    capsys.readouterr()
+    assert main(["evaluate", "wgan_mnist", *runs, "-n", "200", "--trained-generator"]) != 0
+    assert "has no generator average" in capsys.readouterr().err
