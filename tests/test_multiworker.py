@@ -9,6 +9,7 @@ for input with 0 dimensions", tensorflow/tensorflow#72388).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import socket
@@ -76,7 +77,8 @@ def wait_all(procs, timeout=400):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("exp_id", ["vae_mnist_z2", "gan_mnist", "wgan_mnist"])
+# dcgan_cifar10: its generator average is updated across workers too
+@pytest.mark.parametrize("exp_id", ["vae_mnist_z2", "gan_mnist", "wgan_mnist", "dcgan_cifar10"])
 def test_two_workers_train_a_smoke_run(tmp_path, child_env, exp_id):
     runs = tmp_path / "runs"
     cluster = [f"127.0.0.1:{p}" for p in free_ports(2)]
@@ -96,6 +98,11 @@ def test_two_workers_train_a_smoke_run(tmp_path, child_env, exp_id):
     final = {w: weights(w / "checkpoints" / "epoch_002.weights.h5") for w in (chief, worker)}
     assert final[chief].keys() == final[worker].keys() and final[chief]
     for name, value in final[chief].items():
+        if re.search(r"batch_normalization(_\d+)?/vars/[23]$", name):
+            # Batch norm's moving mean and variance follow each worker's own batches (Keras
+            # does not synchronise them unless asked), and so do their generator averages.
+            assert np.isfinite(value).all() and np.isfinite(final[worker][name]).all(), name
+            continue
         np.testing.assert_array_equal(value, final[worker][name], err_msg=name)
 
 
