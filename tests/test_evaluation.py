@@ -326,21 +326,28 @@ def test_evaluate_writes_the_diagnostics_in_words(smoke_runs, tmp_path, capsys):
     assert f"{metrics['active_units']}/2" in out
 
 
-def test_evaluate_scores_the_trained_generator_beside_the_average(smoke_runs, tmp_path, capsys):
-    """dcgan_cifar10 samples from its generator average; --trained-generator scores G itself
-    into its own file, and a GAN without an average is told that it has none."""
+def test_evaluate_scores_the_trained_generator_beside_the_average(
+    smoke_runs, tmp_path, capsys, monkeypatch
+):
+    """A GAN that samples from a generator average: --trained-generator scores G itself into
+    its own file, and a GAN without an average is told that it has none."""
+    import dataclasses
     import shutil
 
+    from assignment4 import experiments
     from assignment4.__main__ import main
 
+    exp = experiments.get("gan_mnist")
+    with_average = dataclasses.replace(exp, model={**exp.model, "generator_ema": 0.9})
+    monkeypatch.setitem(experiments.EXPERIMENTS, "gan_mnist", with_average)
     runs = ["--profile", "smoke", "--runs", str(tmp_path)]
-    assert main(["run", "dcgan_cifar10", *runs]) == 0
-    assert main(["evaluate", "dcgan_cifar10", *runs, "-n", "200"]) == 0
-    assert main(["evaluate", "dcgan_cifar10", *runs, "-n", "200", "--trained-generator"]) == 0
-    folder = tmp_path / "dcgan_cifar10" / "smoke"
+    assert main(["run", "gan_mnist", *runs]) == 0
+    assert main(["evaluate", "gan_mnist", *runs, "-n", "200"]) == 0
+    assert main(["evaluate", "gan_mnist", *runs, "-n", "200", "--trained-generator"]) == 0
+    folder = tmp_path / "gan_mnist" / "smoke"
     average = json.loads((folder / "metrics.json").read_text())
     trained = json.loads((folder / "metrics_trained_generator.json").read_text())
-    assert (average["generator"], trained["generator"]) == ("EMA 0.999", "trained")
+    assert (average["generator"], trained["generator"]) == ("EMA 0.9", "trained")
     assert average["fd"] != trained["fd"]  # two different networks drew the samples
 
     shutil.copytree(smoke_runs / "wgan_mnist", tmp_path / "wgan_mnist")

@@ -77,7 +77,7 @@ def wait_all(procs, timeout=400):
 
 
 @pytest.mark.slow
-# dcgan_cifar10: its generator average is updated across workers too
+# dcgan_cifar10: batch norm across workers
 @pytest.mark.parametrize("exp_id", ["vae_mnist_z2", "gan_mnist", "wgan_mnist", "dcgan_cifar10"])
 def test_two_workers_train_a_smoke_run(tmp_path, child_env, exp_id):
     runs = tmp_path / "runs"
