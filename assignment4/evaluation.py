@@ -10,6 +10,7 @@ the real-vs-real floor (training images against the test set, same n) beside it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -478,10 +479,8 @@ def evaluate_run(
             f"{exp_id} ({profile}) has no generator average (generator_ema): its samples "
             "already come from the trained generator; evaluate it without that option."
         )
-    if trained_generator:
-        with model.trained_generator_samples():
-            samples = model.sample(n, seed=seed)
-    else:
+    drawing = model.trained_generator_samples() if trained_generator else contextlib.nullcontext()
+    with drawing:
         samples = model.sample(n, seed=seed)
     metrics = sample_metrics(exp.dataset, samples, cache_dir=runs)
     if exp.family == "vae":
