@@ -19,7 +19,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image
 
 from assignment4.errors import RunError
@@ -245,6 +245,51 @@ def save_figures(exp: Any, run_dir: str | os.PathLike, out_dir: str | os.PathLik
         save_figure(figure_a(history, exp, provenance), path_a),
         save_figure(figure_b(history, exp, provenance), path_b),
     ]
+
+
+QUALITY_FIGURE = "quality_along_runs.png"
+
+
+def quality_figure(
+    runs: Sequence[tuple[str, str, Sequence[tuple[int, float, float]]]],
+    real_is: Mapping[str, float] | None = None,
+    title: str = "",
+) -> Figure:
+    """Classifier IS (top) and FD (bottom, log scale) against epoch, one column per data set.
+
+    Args:
+        runs: (experiment id, data set name, [(epoch, classifier IS, FD), ...]) per run, the
+            points in epoch order (checkpoints scored by `evaluate --epoch N`, and the end).
+        real_is: data set name -> the classifier IS of real images, drawn dotted.
+        title: a line above the panels (the profile).
+    """
+    datasets = list(dict.fromkeys(name for _, name, _ in runs))
+    real_is = real_is or {}
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(5.6 * len(datasets), 7.4))
+        for col, name in enumerate(datasets):
+            top = fig.add_subplot(2, len(datasets), col + 1)
+            bottom = fig.add_subplot(2, len(datasets), len(datasets) + col + 1, sharex=top)
+            for exp_id, _, points in (r for r in runs if r[1] == name):
+                epochs, scores, fds = zip(*points)
+                top.plot(epochs, scores, marker="o", label=exp_id)
+                bottom.plot(epochs, fds, marker="o", label=exp_id)
+            if name in real_is:
+                top.axhline(real_is[name], color="0.4", linestyle=":", label="real images")
+            top.set_title(f"{name}: classifier IS (higher is better)")
+            top.set_ylabel("classifier IS")
+            bottom.set_title(f"{name}: FD against the test set (lower is better)")
+            bottom.set_ylabel("FD (log scale)")
+            bottom.set_yscale("log")
+            for axis in (bottom.yaxis.set_major_formatter, bottom.yaxis.set_minor_formatter):
+                axis(FuncFormatter(lambda value, _: f"{value:g}"))
+            bottom.set_xlabel("epoch")
+            bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+            top.legend(loc="best", fontsize=8)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------- images

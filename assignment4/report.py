@@ -49,6 +49,7 @@ class RunInfo:
     provenance: dict | None = None
     metrics: dict | None = None
     problem: str | None = None  # why a present run could not be read
+    checkpoint_metrics: dict[int, dict] = field(default_factory=dict)  # metrics_epoch_NNN.json
 
     @property
     def exists(self) -> bool:
@@ -70,6 +71,8 @@ def load_run(exp: Any, runs: str | os.PathLike, profile: str) -> RunInfo:
         for attr, name in (("history", "history"), ("provenance", "run"), ("metrics", "metrics")):
             if (info.run_dir / f"{name}.json").exists():
                 setattr(info, attr, fileio.read_json(info.run_dir / f"{name}.json"))
+        for path in sorted(info.run_dir.glob("metrics_epoch_[0-9][0-9][0-9].json")):
+            info.checkpoint_metrics[int(path.stem[-3:])] = fileio.read_json(path)
     except RunError as e:
         info.history, info.problem = None, str(e)
     return info
@@ -79,6 +82,35 @@ def _load_runs(runs, profile: str, registry: Any | None) -> list[RunInfo]:
     if registry is None:
         from assignment4 import experiments as registry  # imports TensorFlow: only when needed
     return [load_run(registry.get(exp_id), runs, profile) for exp_id in registry.EXPERIMENT_IDS]
+
+
+def quality_points(info: RunInfo) -> list[tuple[int, float, float]]:
+    """(epoch, classifier IS, FD) of a run's scored checkpoints and of its end, by epoch."""
+    scored = dict(info.checkpoint_metrics)
+    if info.metrics:
+        scored[int(info.metrics.get("epoch", info.epochs))] = info.metrics
+    return [
+        (epoch, float(m["classifier_is"]), float(m["fd"]))
+        for epoch, m in sorted(scored.items())
+        if m.get("classifier_is") is not None and m.get("fd") is not None
+    ]
+
+
+def _draw_quality(infos: Sequence[RunInfo], profile: str, figures_dir: Path) -> Path | None:
+    """figures_dir/quality_along_runs.png when some run has been scored at two epochs or more."""
+    runs = [(i.exp.id, plots.dataset_name(i.exp), quality_points(i)) for i in infos if i.exists]
+    runs = [r for r in runs if r[2]]
+    if not any(len(points) > 1 for _, _, points in runs):
+        return None
+    real = {
+        plots.dataset_name(i.exp): float(i.metrics["classifier_is_real"])
+        for i in infos
+        if i.metrics and i.metrics.get("classifier_is_real") is not None
+    }
+    title = f"Sample quality along each run, profile '{profile}'"
+    return plots.save_figure(
+        plots.quality_figure(runs, real, title), figures_dir / plots.QUALITY_FIGURE
+    )
 
 
 def _run_command(exp_id: str, profile: str, runs: str | os.PathLike, verb: str = "run") -> str:
@@ -129,11 +161,13 @@ class Built:
     figures: dict[str, list[Path]] = field(default_factory=dict)
     tables: dict[int, TableResult] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    quality: Path | None = None  # sample quality along the runs, when some were scored twice
 
     @property
     def paths(self) -> list[Path]:
         paths = [p for ps in self.figures.values() for p in ps]
-        return paths + [t.path for t in self.tables.values() if t.path is not None]
+        paths += [t.path for t in self.tables.values() if t.path is not None]
+        return paths + ([self.quality] if self.quality is not None else [])
 
 
 def _tables(infos: Sequence[RunInfo]) -> dict[int, list[RunInfo]]:
@@ -181,6 +215,7 @@ def _draw(infos: Sequence[RunInfo], profile: str, figures_dir: Path, tables: boo
         if tables and getattr(info.exp, "latent_dim", None) == 2 and model_path.exists():
             maps = plots.save_latent_maps(info.exp, load_model(model_path), figures_dir)
             built.figures.setdefault(info.exp.id, []).extend(maps)
+    built.quality = _draw_quality(infos, profile, figures_dir)
     if tables:
         for number, members in _tables(infos).items():
             built.tables[number] = _draw_table(number, members, profile, figures_dir)
@@ -204,6 +239,8 @@ def _on_disk(infos: Sequence[RunInfo], figures_dir: Path) -> Built:
             else:
                 result.missing.append(info.exp.id)
         built.tables[number] = result
+    quality = figures_dir / plots.QUALITY_FIGURE
+    built.quality = quality if quality.exists() else None
     return built
 
 
@@ -307,7 +344,9 @@ def _table_section(number: int, built: Built, report_dir: Path, profile, runs) -
     return lines + [line for problem in result.problems for line in (f"Note: {problem}", "")]
 
 
-def _metrics_section(infos: Sequence[RunInfo], profile: str, runs) -> list[str]:
+def _metrics_section(
+    infos: Sequence[RunInfo], profile: str, runs, built: Built, report_dir: Path
+) -> list[str]:
     lines = [TEXT["metrics_heading"], ""]
     measured = [i for i in infos if i.metrics]
     evaluate = _run_command("all", profile, runs, verb="evaluate")
@@ -339,6 +378,13 @@ def _metrics_section(infos: Sequence[RunInfo], profile: str, runs) -> list[str]:
     lines.append("")
     if accuracy:
         lines += [TEXT["accuracy"].format(accuracy=", ".join(accuracy)), ""]
+    if built.quality is not None:
+        along = [i for i in infos if i.exists and quality_points(i)]
+        scored = ", ".join(f"`{i.exp.id}` ({len(quality_points(i))})" for i in along)
+        command = _run_command("ID", profile, runs, verb="evaluate") + " --epoch N"
+        link = _link(built.quality, report_dir)
+        text = TEXT["quality"].format(link=link, profile=profile, command=command, runs=scored)
+        lines += [text, ""]
     lines += collapse_lines({i.exp.id: i.metrics for i in measured})
     missing = [i.exp.id for i in infos if i.exists and not i.metrics]
     if missing:
@@ -430,7 +476,7 @@ def build_report(
                 lines += _experiment_section(by_figure[fig], built, report_dir, profile, runs)
             for table in (t for t in section["tables"] if t in by_table):
                 lines += _table_section(table, built, report_dir, profile, runs)
-    lines += _metrics_section(infos, profile, runs)
+    lines += _metrics_section(infos, profile, runs, built, report_dir)
     if any(i.metrics for i in infos):
         lines += claims_lines({i.exp.id: i.metrics for i in infos}, profile)
     lines += _provenance_section(infos)

@@ -203,6 +203,36 @@ def test_metrics_table_and_claims(tmp_path):
     assert lines[2].endswith("**Not checked**.")
 
 
+def test_quality_along_runs_from_scored_checkpoints(tmp_path):
+    runs = tmp_path / "runs"
+    gan = write_run(runs, "gan_mnist", 10, metrics=metrics(3.0, 0.01) | {"classifier_is": 7.0})
+    for epoch, score, fd in ((5, 6.0, 6.0), (2, 4.0, 9.0)):
+        m = metrics(fd, 0.02) | {"classifier_is": score, "epoch": epoch}
+        (gan / f"metrics_epoch_{epoch:03d}.json").write_text(json.dumps(m))
+    # the trained generator's score beside a generator average's is not a point of the curve
+    (gan / "metrics_epoch_005_trained_generator.json").write_text(json.dumps(metrics(1.0, 0.1)))
+    write_run(runs, "wgan_mnist", 3, metrics=metrics(20.0, 0.02))  # its end only: one point
+    info = report.load_run(BY_ID["gan_mnist"], runs, "quick")
+    assert report.quality_points(info) == [(2, 4.0, 9.0), (5, 6.0, 6.0), (10, 7.0, 3.0)]
+    figures, out = tmp_path / "figures", tmp_path / "report"
+    text = report.build_report(runs, "quick", figures, out, registry=REGISTRY).read_text()
+    assert (figures / "quality_along_runs.png").stat().st_size > 10_000
+    section = text.split(report.TEXT["metrics_heading"])[1]
+    assert "](../figures/quality_along_runs.png)" in section
+    assert "Runs: `gan_mnist` (3), `wgan_mnist` (1)." in section
+    assert "`python -m assignment4 evaluate ID --profile quick --runs " in section
+    # linked again without redrawing; gone when no run has two scored epochs
+    again = report.build_report(runs, "quick", figures, out, make_figures=False, registry=REGISTRY)
+    assert "quality_along_runs.png" in again.read_text()
+    for path in gan.glob("metrics_epoch_*.json"):
+        path.unlink()
+    (figures / "quality_along_runs.png").unlink()
+    text = report.build_report(runs, "quick", figures, out, registry=REGISTRY).read_text()
+    assert (
+        "quality_along_runs.png" not in text and not (figures / "quality_along_runs.png").exists()
+    )
+
+
 @pytest.mark.parametrize("better, worse", [(-90.0, -120.0), (90.0, 120.0)])
 def test_elbo_claim_reads_either_sign_convention(better, worse):
     claim = report.Claim("a beats b", "a", "b", ("test_elbo",))
