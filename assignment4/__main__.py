@@ -133,7 +133,7 @@ def cmd_bench(args) -> None:
     from assignment4 import bench, experiments
 
     ids = experiments.resolve_ids(args.ids or ["all"])
-    bench.main(ids, json_path=args.json, epochs=args.epochs, jit=args.jit)
+    bench.main(ids, json_path=args.json, epochs=args.epochs, jit=args.jit, precision=args.precision)
 
 
 def cmd_train_classifiers(args) -> None:
@@ -233,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["registry", "on", "off"],
         default="registry",
         help="XLA setting to measure (default: each experiment's own)",
+    )
+    sp.add_argument(
+        "--precision",
+        choices=["registry", "float32", "mixed_bfloat16", "auto"],
+        default="registry",
+        help="dtype policy to measure (default: each experiment's own; 'of peak' is against "
+        "the float32 GEMM rate)",
     )
 
     sp = add(

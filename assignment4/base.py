@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from assignment4 import networks
+from assignment4 import networks, precision
 
 
 class GenerativeModel(keras.Model):
@@ -30,6 +30,12 @@ class GenerativeModel(keras.Model):
         self.latent_dim = int(latent_dim)
         self.seed = int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def build_network(self, spec: dict, **shapes) -> keras.Model:
+        """`networks.build(spec, **shapes)` under the model's own dtype policy: a model loaded
+        from its file computes as it was built (mixed bfloat16 or float32)."""
+        with precision.policy(self.dtype_policy.name):
+            return networks.build(spec, **shapes)
 
     # --- training helpers ------------------------------------------------------------------
 
@@ -160,6 +166,7 @@ class GenerativeModel(keras.Model):
             "latent_dim": self.latent_dim,
             "seed": self.seed,
             "name": self.name,
+            "dtype": self.dtype_policy.name,  # mixed_bfloat16 or float32: see build_network
         }
 
 
@@ -187,7 +194,7 @@ class AdversarialModel(GenerativeModel):
             raise ValueError(f"generator_ema must be in [0, 1) or None, got {generator_ema}")
         self.generator_spec = dict(generator)
         self.generator_ema = None if generator_ema is None else float(generator_ema)
-        self.generator = networks.build(
+        self.generator = self.build_network(
             self.generator_spec, image_shape=self.image_shape, latent_dim=self.latent_dim
         )
         self.generator_average = None

@@ -21,6 +21,7 @@ import time
 import tensorflow as tf
 
 from assignment4 import experiments
+from assignment4 import precision as precision_lib
 from assignment4.fileio import write_json
 from assignment4.texttable import format_table
 from assignment4.training import devices, versions
@@ -56,13 +57,20 @@ def train_step_flops(exp, model) -> float:
     return float(model_analyzer.profile(graph, options=opts).total_float_ops)
 
 
-def measure(exp_id: str, epochs: float = 1.0, jit_compile: bool | None = None) -> dict:
+def measure(
+    exp_id: str,
+    epochs: float = 1.0,
+    jit_compile: bool | None = None,
+    precision: str | None = None,
+) -> dict:
     """Warm throughput of one experiment's real training path.
 
-    `jit_compile` overrides the registry's setting (to measure the lever); None keeps it.
+    `jit_compile` and `precision` ('float32', 'mixed_bfloat16', 'auto') override the
+    registry's settings (to measure the levers); None keeps them.
     """
     exp = experiments.get(exp_id)
-    model = exp.build(jit_compile=jit_compile)
+    policy = precision_lib.resolve(precision or exp.precision)
+    model = exp.build(jit_compile=jit_compile, precision=policy)
     train, _ = exp.datasets("full")
     n_train, _ = exp.data_sizes("full")
     steps = math.ceil(n_train / exp.images_per_step)
@@ -81,20 +89,28 @@ def measure(exp_id: str, epochs: float = 1.0, jit_compile: bool | None = None) -
         "seconds": seconds,
         "flops_per_image": flops,
         "jit_compile": bool(model.jit_compile),
+        "precision": policy,
         "steps_per_execution": exp.steps_per_execution,
         "epoch_seconds": n_train / (images / seconds),
     }
 
 
 def main(
-    ids: list[str], json_path: str | None = None, epochs: float = 1.0, jit: str = "registry"
+    ids: list[str],
+    json_path: str | None = None,
+    epochs: float = 1.0,
+    jit: str = "registry",
+    precision: str = "registry",
 ) -> dict:
     """Measure `ids`, print a table, optionally write JSON; returns the results."""
     peak = gemm_gflops()
     print(f"Device: {', '.join(devices())}; float32 GEMM: {peak:.1f} GFLOP/s (measured)")
     results, rows = [], []
     for k, exp_id in enumerate(ids, 1):
-        r = measure(exp_id, epochs, {"on": True, "off": False}.get(jit))
+        r = measure(
+            exp_id, epochs, {"on": True, "off": False}.get(jit),
+            None if precision == "registry" else precision,
+        )  # fmt: skip
         r["fraction_of_peak"] = r["images_per_second"] * r["flops_per_image"] / (peak * 1e9)
         r["projected_full_hours"] = 200 * r["epoch_seconds"] / 3600
         results.append(r)
@@ -103,10 +119,12 @@ def main(
             [exp_id, f"{r['images_per_second']:.0f}", f"{r['flops_per_image'] / 1e6:.2f}",
              f"{r['images_per_second'] * r['flops_per_image'] / 1e9:.1f}",
              f"{r['fraction_of_peak']:.1%}", f"{r['epoch_seconds']:.1f}",
-             f"{r['projected_full_hours']:.2f} h", "on" if r["jit_compile"] else "off"]
+             f"{r['projected_full_hours']:.2f} h", "on" if r["jit_compile"] else "off",
+             r["precision"]]
         )  # fmt: skip
-    header = ["id", "images/s", "MFLOP/image", "GFLOP/s", "of peak", "epoch s", "200 epochs", "xla"]
-    print(format_table(header, rows, align="<>>>>>><"))
+    header = ["id", "images/s", "MFLOP/image", "GFLOP/s", "of peak", "epoch s", "200 epochs",
+              "xla", "precision"]  # fmt: skip
+    print(format_table(header, rows, align="<>>>>>><<"))
     out = {
         "gemm_gflops": peak,
         "devices": devices(),

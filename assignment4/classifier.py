@@ -118,14 +118,10 @@ def build(dataset_name: str, spec: ClassifierSpec | None = None):
 
 def _build_with_policy(dataset_name: str, policy: str, spec: ClassifierSpec | None = None):
     """`build` under the dtype policy `policy`, whatever the process-wide policy is."""
-    import keras
+    from assignment4 import precision
 
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
+    with precision.policy(policy):
         return build(dataset_name, spec)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _augmenter(seed: int):

@@ -9,7 +9,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from assignment4 import networks
 from assignment4.base import AdversarialModel
 
 LOG2 = math.log(2.0)
@@ -17,13 +16,15 @@ LOG2 = math.log(2.0)
 
 def discriminator_loss(real_logits, fake_logits):
     """BCE(D(x), 1) + BCE(D(G(z)), 0), each averaged over the batch, from logits."""
-    # BCE(sigmoid(l), 1) = softplus(-l); BCE(sigmoid(l), 0) = softplus(l).
+    # BCE(sigmoid(l), 1) = softplus(-l); BCE(sigmoid(l), 0) = softplus(l). In float32 also
+    # under mixed precision, where the logits arrive in bfloat16.
+    real_logits, fake_logits = ops.cast(real_logits, "float32"), ops.cast(fake_logits, "float32")
     return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
 
 
 def generator_loss(fake_logits):
     """Non-saturating generator loss BCE(D(G(z)), 1) = -log D(G(z))."""
-    return ops.mean(ops.softplus(-fake_logits))
+    return ops.mean(ops.softplus(-ops.cast(fake_logits, "float32")))
 
 
 def js_estimate(d_loss):
@@ -49,7 +50,9 @@ class GAN(AdversarialModel):
     def __init__(self, generator: dict, discriminator: dict, **kwargs):
         super().__init__(generator=generator, **kwargs)
         self.discriminator_spec = dict(discriminator)
-        self.discriminator = networks.build(self.discriminator_spec, image_shape=self.image_shape)
+        self.discriminator = self.build_network(
+            self.discriminator_spec, image_shape=self.image_shape
+        )
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.js_tracker = keras.metrics.Mean(name="js_estimate")

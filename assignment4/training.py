@@ -481,7 +481,8 @@ def _train(
         "epochs": 0,
         "epochs_planned": n_epochs,
         "batch_size": exp.batch_size,
-        "settings": exp.settings_text(),
+        "settings": exp.settings_text(exp.resolve_precision()),
+        "precision": exp.resolve_precision(),
         "train_size": n_train,
         "test_size": n_test,
         "seed": seed,
@@ -510,7 +511,7 @@ def _train(
         log(
             f"Training {exp.id} ({exp.title}) on {exp.dataset}: profile {prof.name}, "
             f"{n_epochs} epochs, {n_train} training images, batch {exp.batch_size}, "
-            f"{replicas} replica(s), strategy {strategy}"
+            f"{replicas} replica(s), strategy {strategy}, precision {info['precision']}"
         )
     backup_callback = AtomicBackupAndRestore(
         str(backup), what_to_do=damaged_backup, delete_checkpoint=False

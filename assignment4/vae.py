@@ -8,7 +8,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from assignment4 import networks
 from assignment4.base import GenerativeModel
 
 RECONSTRUCTIONS = ("bce", "mse")
@@ -51,8 +50,8 @@ class VAE(GenerativeModel):
         self.encoder_spec, self.decoder_spec = dict(encoder), dict(decoder)
         self.reconstruction = reconstruction
         shapes = {"image_shape": self.image_shape, "latent_dim": self.latent_dim}
-        self.encoder = networks.build(self.encoder_spec, **shapes)
-        self.decoder = networks.build(self.decoder_spec, **shapes)
+        self.encoder = self.build_network(self.encoder_spec, **shapes)
+        self.decoder = self.build_network(self.decoder_spec, **shapes)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -86,10 +85,11 @@ class VAE(GenerativeModel):
         return self.reconstruct(x, training=training)
 
     def compute_losses(self, x, training: bool = False) -> dict:
-        """Per-batch means of the negative ELBO and its two terms."""
-        mean, log_var = self.encode(x, training=training)
+        """Per-batch means of the negative ELBO and its two terms (float32 under any policy)."""
+        mean, log_var = (ops.cast(t, "float32") for t in self.encode(x, training=training))
         z = self.reparameterize(mean, log_var)
-        logits = self.decoder(z, training=training)
+        logits = ops.cast(self.decoder(z, training=training), "float32")
+        x = ops.cast(x, "float32")
         if self.reconstruction == "bce":
             rec = bce_from_logits(x, logits)
         else:

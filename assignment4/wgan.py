@@ -8,7 +8,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from assignment4 import networks
 from assignment4.base import AdversarialModel, assign_each
 
 
@@ -60,7 +59,7 @@ class WGAN(AdversarialModel):
         self.n_critic = int(n_critic)
         self.clip_value = float(clip_value)
         self.critic_sigmoid = bool(critic_sigmoid)
-        self.critic = networks.build(
+        self.critic = self.build_network(
             {"name": "critic", **self.critic_spec}, image_shape=self.image_shape
         )
         self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
@@ -77,8 +76,9 @@ class WGAN(AdversarialModel):
         return net.trainable_variables
 
     def critic_value(self, x, training: bool = False):
-        """C(x): the critic's output, through a sigmoid when `critic_sigmoid` is set."""
-        c = self.critic(x, training=training)
+        """C(x): the critic's output (float32, also under mixed precision), through a sigmoid
+        when `critic_sigmoid` is set."""
+        c = ops.cast(self.critic(x, training=training), "float32")
         return ops.sigmoid(c) if self.critic_sigmoid else c
 
     def critic_step(self, real):

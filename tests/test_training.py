@@ -81,6 +81,7 @@ def test_run_json_records_the_provenance(smoke_runs):
         "replicas": 1,
         "status": "complete",
         "attempts": 1,
+        "precision": experiments.get("vae_mnist_z2").resolve_precision(),
     }
     assert {k: info.get(k) for k in expected} == expected
     assert info["versions"]["tensorflow"] and info["versions"]["keras"] == keras.__version__
