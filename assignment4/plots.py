@@ -250,6 +250,14 @@ def save_figures(exp: Any, run_dir: str | os.PathLike, out_dir: str | os.PathLik
 QUALITY_FIGURE = "quality_along_runs.png"
 
 
+def _sparse_log_label(value: float, _position=None) -> str:
+    """Minor tick labels of a log axis at 2, 3 and 5 times a power of ten only."""
+    if value <= 0:
+        return ""
+    lead = value / 10 ** np.floor(np.log10(value))
+    return f"{value:g}" if round(lead) in (2, 3, 5) and abs(lead - round(lead)) < 1e-6 else ""
+
+
 def quality_figure(
     runs: Sequence[tuple[str, str, Sequence[tuple[int, float, float]]]],
     real_is: Mapping[str, float] | None = None,
@@ -281,8 +289,8 @@ def quality_figure(
             bottom.set_title(f"{name}: FD against the test set (lower is better)")
             bottom.set_ylabel("FD (log scale)")
             bottom.set_yscale("log")
-            for axis in (bottom.yaxis.set_major_formatter, bottom.yaxis.set_minor_formatter):
-                axis(FuncFormatter(lambda value, _: f"{value:g}"))
+            bottom.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            bottom.yaxis.set_minor_formatter(FuncFormatter(_sparse_log_label))
             bottom.set_xlabel("epoch")
             bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
             top.legend(loc="best", fontsize=8)
