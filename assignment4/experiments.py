@@ -333,9 +333,9 @@ EXPERIMENTS = {
             },
             optimizers=_WGAN_OPT,
             batch_size=64,
-            # bfloat16 compute where native: 1.47x the updates per CPU minute here, and more
-            # IS per minute (README, "The GANs on a CPU budget"); 35 quick epochs in the ~25
-            # minutes that 25 float32 epochs took
+            # bfloat16 compute where native: 1.46x the generator updates per CPU minute in
+            # paired curves, higher IS at equal minutes, +33% images/s by `bench` (README,
+            # "The GANs on a CPU budget"); 35 quick epochs in about the time of 25 in float32
             precision="auto",
             quick_epochs=35,
         ),
