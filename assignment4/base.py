@@ -44,15 +44,19 @@ class GenerativeModel(keras.Model):
         return self.normal((n, self.latent_dim))
 
     def normal(self, shape):
-        """Standard normal noise from the model's seed generator, folded with the replica id.
+        """Standard normal noise from the model's seed generator, distinct on every replica.
 
         Under a distribution strategy every replica runs the same step with the same seed
-        state; without the replica id in the seed they would all draw identical noise.
+        state, so each folds its replica id into the seed (a hash, not an offset: adding the
+        id to the generator's counter would hand replica 1 the draw that replica 0 makes one
+        call later). On one device the seed is used as it is.
         """
         seed = tf.cast(self.seed_generator.next(), tf.int64)
         replica = tf.distribute.get_replica_context()
-        replica_id = 0 if replica is None else replica.replica_id_in_sync_group
-        seed = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(replica_id, tf.int64)])
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.cast(replica.replica_id_in_sync_group, tf.int64)
+            )
         return tf.random.stateless_normal(shape, seed=seed)
 
     @staticmethod
@@ -180,7 +184,7 @@ class AdversarialModel(GenerativeModel):
     is saved and restored with the model. The trained generator stays as it is, so resuming
     and continuing a run pick up exactly where it stopped (Keras' optimizer option
     `use_ema` would instead overwrite the trained weights with the average at the end of
-    every `fit`). The README ("The GANs on a CPU budget") has the measurements behind it.
+    every `fit`). docs/tuning.md ("The GANs on a CPU budget") has the measurements behind it.
 
     Args:
         generator: network spec dict for `networks.build`.

@@ -4,7 +4,8 @@ Run as a script (TensorFlow's logical devices must be configured before anything
 touches the runtime): python tests/distributed_check.py OUT.json
 For VAE, GAN and WGAN it records the largest weight difference, both sets of logged losses,
 the largest critic weight on each replica after clipping, how far the generator average
-moved and how far its replicas differ, and whether replicas drew different noise. tests/test_distribute.py asserts on the JSON.
+moved and how far its replicas differ, and every noise draw of three steps on both replicas.
+tests/test_distribute.py asserts on the JSON.
 """
 
 import dataclasses
@@ -109,11 +110,54 @@ def average_row(model, strategy, weights_before):
     return row
 
 
-def replica_noise_differs(strategy, exp):
+def noise_draws(strategy, exp_id, rng, steps=3):
+    """Every noise draw of `steps` real train steps on both replicas (the VAE's
+    reparameterisation noise, a GAN's or WGAN's latent points, n_critic + 1 draws a step for
+    a WGAN): the first row of each, with the replica and step that drew it."""
+    exp = experiment(exp_id)
     model = exp.build(strategy=strategy, seed=0, jit_compile=False)
-    z = strategy.run(tf.function(lambda: model.latent_noise(4)))
-    a, b = strategy.experimental_local_results(z)
-    return bool(np.abs(a.numpy() - b.numpy()).max() > 1e-3)
+    real_normal, draws = model.normal, []
+
+    def recording(shape):
+        z = real_normal(shape)
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        draws.append((replica, z[0]))
+        return z
+
+    model.normal = recording
+    parts = tf.constant(batches(exp, rng)[0])
+    values = strategy.experimental_distribute_values_from_function(
+        lambda ctx: parts[ctx.replica_id_in_sync_group]
+    )
+
+    @tf.function
+    def one_step(v):
+        draws.clear()
+        strategy.run(model.train_step, args=(v,))
+        # MirroredStrategy replicates in one graph: the draws of both replicas are here
+        return [tf.cast(r, tf.int32) for r, _ in draws], [tf.cast(z, tf.float32) for _, z in draws]
+
+    rows = []
+    for step_index in range(steps):
+        replicas, zs = one_step(values)
+        rows += [(int(r), step_index, z.numpy()) for r, z in zip(replicas, zs)]
+    return rows
+
+
+def noise_row(strategy, exp_id, rng):
+    """How many draws, on how many replicas, and the closest pair of draws (0: a repeat)."""
+    rows = noise_draws(strategy, exp_id, rng)
+    closest = min(
+        float(np.abs(a[2][: min(len(a[2]), len(b[2]))] - b[2][: min(len(a[2]), len(b[2]))]).max())
+        for i, a in enumerate(rows)
+        for b in rows[i + 1 :]
+    )
+    return {
+        "draws": len(rows),
+        "replicas": sorted({r for r, _, _ in rows}),
+        "steps": sorted({s for _, s, _ in rows}),
+        "closest_pair": closest,
+    }
 
 
 def fused_adam_row(strategy, rng):
@@ -165,7 +209,10 @@ def main(out_path):
             row["clip_value"] = exp.model["clip_value"]
         results[exp_id] = row
     results["adam"] = fused_adam_row(strategy, rng)
-    results["replica_noise_differs"] = replica_noise_differs(strategy, experiment("gan_mnist"))
+    results["noise"] = {
+        exp_id: noise_row(strategy, exp_id, rng)
+        for exp_id in ["vae_mnist_z128", "gan_mnist", "wgan_mnist"]
+    }
     with open(out_path, "w") as f:
         json.dump(results, f, indent=2)
 
