@@ -73,7 +73,8 @@ class GAN(AdversarialModel):
         g_vars = self.generator.trainable_weights
         with tf.GradientTape() as g_tape:
             fake = self.generator(z, training=True)
-            # The discriminator's update is not part of the generator's gradient.
+
+            # Train the discriminator (its update is not part of the generator's gradient)
             with g_tape.stop_recording(), tf.GradientTape() as d_tape:
                 real_logits = self.discriminator(real, training=True)
                 fake_logits = self.discriminator(tf.stop_gradient(fake), training=True)
@@ -82,8 +83,9 @@ class GAN(AdversarialModel):
             with g_tape.stop_recording():
                 grads = d_tape.gradient(d_scaled, d_vars)
                 self.d_optimizer.apply_gradients(zip(grads, d_vars))
-            # Reuse this batch's fakes against the updated discriminator (as the PyTorch
-            # DCGAN reference does): one generator forward pass per step instead of two.
+
+            # Train the generator: this batch's fakes against the updated discriminator (as
+            # the PyTorch DCGAN reference does), one generator forward pass per step, not two
             g_loss = generator_loss(self.discriminator(fake, training=True))
             g_scaled = g_loss * scale
         grads = g_tape.gradient(g_scaled, g_vars)

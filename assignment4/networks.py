@@ -18,6 +18,12 @@ from keras import layers
 
 LEAK = 0.2  # LeakyReLU(0.2) throughout the report
 
+# Every network's output layer (and a Reshape after it) computes in float32 under any global
+# dtype policy, as Keras' mixed-precision guide advises: logits, posterior parameters and
+# images then reach the losses and the uint8 conversion unrounded. Under float32 it changes
+# nothing.
+OUT = {"dtype": "float32"}
+
 
 def _check(tensor, expected: Sequence[int | None], where: str) -> None:
     """Assert an intermediate shape (batch axis excluded), so each block matches the report."""
@@ -41,10 +47,10 @@ def posterior_head(h, latent_dim: int) -> list:
     default (Glorot) initialisation the head of a wide MLP encoder on [0, 1] pixels starts
     far from the prior (a KL of ~60 nats for the CIFAR-10 VAE); the KL's gradient then drives
     the encoder's ReLUs to zero within the first epoch and the posterior collapses for good
-    (README, "Posterior collapse").
+    (docs/tuning.md, "Posterior collapse").
     """
     return [
-        layers.Dense(latent_dim, kernel_initializer="zeros", name=name)(h)
+        layers.Dense(latent_dim, kernel_initializer="zeros", name=name, **OUT)(h)
         for name in ("z_mean", "z_log_var")
     ]
 
@@ -68,8 +74,8 @@ def mlp_decoder(
     h = z_in
     for i, u in enumerate(units):
         h = layers.Dense(u, activation="relu", name=f"dense_{i}")(h)
-    h = layers.Dense(_flat_size(image_shape), name="logits")(h)
-    out = layers.Reshape(tuple(image_shape))(h)
+    h = layers.Dense(_flat_size(image_shape), name="logits", **OUT)(h)
+    out = layers.Reshape(tuple(image_shape), **OUT)(h)
     return keras.Model(z_in, out, name="decoder")
 
 
@@ -114,7 +120,7 @@ def conv_decoder(
         h = layers.ReLU()(h)
         size *= 2
         _check(h, (size, size, f), f"conv_decoder block {i}")
-    out = layers.Conv2D(image_shape[-1], out_kernel_size, padding="same", name="logits")(h)
+    out = layers.Conv2D(image_shape[-1], out_kernel_size, padding="same", name="logits", **OUT)(h)
     _check(out, image_shape, "conv_decoder output")
     return keras.Model(z_in, out, name="decoder")
 
@@ -131,8 +137,8 @@ def mlp_generator(
     for i, u in enumerate(units):
         h = layers.Dense(u, name=f"dense_{i}")(h)
         h = layers.LeakyReLU(LEAK)(h)
-    h = layers.Dense(_flat_size(image_shape), activation="tanh", name="image")(h)
-    out = layers.Reshape(tuple(image_shape))(h)
+    h = layers.Dense(_flat_size(image_shape), activation="tanh", name="image", **OUT)(h)
+    out = layers.Reshape(tuple(image_shape), **OUT)(h)
     return keras.Model(z_in, out, name="generator")
 
 
@@ -150,7 +156,7 @@ def mlp_discriminator(
         h = layers.LeakyReLU(LEAK)(h)
         if dropout:
             h = layers.Dropout(dropout)(h)
-    out = layers.Dense(1, name="logit")(h)
+    out = layers.Dense(1, name="logit", **OUT)(h)
     return keras.Model(x_in, out, name=name)
 
 
@@ -181,7 +187,13 @@ def conv_generator(
         size *= s
         _check(h, (size, size, f), f"conv_generator block {i}")
     out = layers.Conv2DTranspose(
-        image_shape[-1], kernel_size, out_stride, padding="same", activation="tanh", name="image"
+        image_shape[-1],
+        kernel_size,
+        out_stride,
+        padding="same",
+        activation="tanh",
+        name="image",
+        **OUT,
     )(h)
     _check(out, image_shape, "conv_generator output")
     return keras.Model(z_in, out, name="generator")
@@ -205,7 +217,7 @@ def conv_discriminator(
         size = -(-size // 2)
         _check(h, (size, size, f), f"{name} block {i}")
     h = layers.Flatten()(h)
-    out = layers.Dense(1, name="logit")(h)
+    out = layers.Dense(1, name="logit", **OUT)(h)
     return keras.Model(x_in, out, name=name)
 
 

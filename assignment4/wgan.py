@@ -11,6 +11,22 @@ from keras import ops
 from assignment4.base import AdversarialModel, assign_each
 
 
+def critic_loss(real_values, fake_values):
+    """mean C(G(z)) - mean C(x): the critic minimises it, pushing real and fake values apart."""
+    return ops.mean(fake_values) - ops.mean(real_values)
+
+
+def generator_loss(fake_values):
+    """-mean C(G(z)): the generator raises the critic's value of its images."""
+    return -ops.mean(fake_values)
+
+
+def em_estimate(critic_loss_value):
+    """mean C(x) - mean C(G(z)) = -critic_loss: the Earth-Mover distance that the clipped
+    (so Lipschitz-bounded) critic estimates, up to its Lipschitz constant."""
+    return -critic_loss_value
+
+
 def split_batch(x, parts: int) -> list:
     """Split a batch into `parts` consecutive, nearly equal slices (none empty if len >= parts)."""
     n = ops.shape(x)[0]
@@ -82,39 +98,44 @@ class WGAN(AdversarialModel):
         return ops.sigmoid(c) if self.critic_sigmoid else c
 
     def critic_step(self, real):
-        """One critic update on one real batch, then clipping; returns (critic_loss, em)."""
+        """One critic update on one real batch, then clipping; returns the critic loss."""
         fake = self.generator(self.latent_noise(ops.shape(real)[0]), training=True)
         c_vars = self.critic.trainable_weights
         with tf.GradientTape() as tape:
-            critic_loss = ops.mean(self.critic_value(fake, training=True)) - ops.mean(
-                self.critic_value(real, training=True)
+            loss = critic_loss(
+                self.critic_value(real, training=True), self.critic_value(fake, training=True)
             )
-            scaled = critic_loss * self.replica_scale()
+            scaled = loss * self.replica_scale()
         grads = tape.gradient(scaled, c_vars)
         self.critic_optimizer.apply_gradients(zip(grads, c_vars))
+        # The Lipschitz constraint binds the critic only: the generator is never clipped.
         clip_weights(c_vars, self.clip_value)
-        return critic_loss, -critic_loss
+        return loss
 
     def generator_step(self, n):
-        """One generator update on `n` fresh latent points; returns g_loss."""
+        """One generator update on `n` fresh latent points; returns the generator loss."""
         g_vars = self.generator.trainable_weights
         z = self.latent_noise(n)
         with tf.GradientTape() as tape:
-            g_loss = -ops.mean(self.critic_value(self.generator(z, training=True), training=True))
-            scaled = g_loss * self.replica_scale()
+            loss = generator_loss(self.critic_value(self.generator(z, training=True), True))
+            scaled = loss * self.replica_scale()
         grads = tape.gradient(scaled, g_vars)
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
         self.update_generator_average()
-        return g_loss
+        return loss
 
     def train_step(self, data):
         batches = split_batch(data, self.n_critic)
-        for real in batches:
-            critic_loss, em = self.critic_step(real)
-            self.critic_loss_tracker.update_state(critic_loss)
-            self.em_tracker.update_state(em)
+
+        # Train the critic: n_critic updates, each on its own slice of the real images
+        c_loss = ops.mean(ops.stack([self.critic_step(real) for real in batches]))
+
+        # Train the generator: one update against the updated critic
         g_loss = self.generator_step(ops.shape(batches[0])[0])
-        return self.update_trackers({"g_loss": g_loss})
+
+        return self.update_trackers(
+            {"critic_loss": c_loss, "g_loss": g_loss, "em_estimate": em_estimate(c_loss)}
+        )
 
     def get_config(self):
         return {
