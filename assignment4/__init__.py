@@ -17,7 +17,7 @@ _startup.install()
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow turns its oneDNN CPU kernels on by itself only on x86 CPUs with AVX-512 neural
 # network extensions (Cascade Lake and newer); elsewhere it runs Eigen's kernels, which train
-# convolutions slower (README, "Speed", has the measurements). The variable must be set before
+# convolutions slower (docs/speed.md has the measurements). The variable must be set before
 # TensorFlow loads, so here; `TF_ENABLE_ONEDNN_OPTS=0` in the environment still turns it off.
 if _platform.machine().lower() in ("x86_64", "amd64"):
     if "tensorflow" in _sys.modules and "TF_ENABLE_ONEDNN_OPTS" not in _os.environ:

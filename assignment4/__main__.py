@@ -110,6 +110,7 @@ def cmd_evaluate(args) -> None:
             n=args.n,
             epoch=args.epoch,
             trained_generator=args.trained_generator,
+            data_dir=args.data_dir,
         )
         rows.append({"id": exp_id, **metrics})
         print(f"[{k}/{len(ids)}] {exp_id}: scored in {time.perf_counter() - t:.0f} s", flush=True)
@@ -122,7 +123,12 @@ def cmd_report(args) -> None:
     prof = experiments.profile(args.profile).name
     # one pass: build_report draws each figure and table once (none with --no-figures)
     path = report.build_report(
-        args.runs, prof, args.figures, args.report, make_figures=not args.no_figures
+        args.runs,
+        prof,
+        args.figures,
+        args.report,
+        make_figures=not args.no_figures,
+        data_dir=args.data_dir,
     )
     if not args.no_figures:
         print(f"Figures and tables redrawn in {args.figures}")
@@ -165,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=verbose_help)  # fmt: skip
         return sp
 
-    def common(sp, runs=True, profile=True):
+    def common(sp, runs=True, profile=True, data=True):
+        """--profile, --runs and, for a command that reads the data sets, --data-dir."""
         if profile:
             sp.add_argument(
                 "--profile",
@@ -174,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if runs:
             sp.add_argument("--runs", default="runs", help="root folder of runs (default: runs)")
+        if not data:
+            return
         sp.add_argument("--data-dir", default=None,
                         help="folder with mnist.npz / cifar10.npz (default: $ASSIGNMENT4_DATA "
                              "or <repo>/data)")  # fmt: skip
@@ -194,11 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--restart", action="store_true", help="discard an existing run and start over")
 
     sp = add("status", cmd_status, "what the runs of a profile hold: epochs, time, memory, losses")
-    common(sp)
+    common(sp, data=False)  # reads run folders only
 
     sp = add("sample", cmd_sample, "write generated images of a finished run as a uint8 .npy")
     sp.add_argument("id")
-    common(sp)
+    common(sp, data=False)  # samples a saved model: reads no data set
     sp.add_argument("-n", type=_positive_int, default=10000)
     sp.add_argument("--out", required=True, help="output .npy file")
     sp.add_argument("--seed", type=int, default=0, help="latent draw (default 0: repeatable)")

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from assignment4 import experiments, optimizers
+from assignment4 import experiments, fingerprint, optimizers
 from assignment4.errors import ConfigError, RunError
 from assignment4.fileio import atomic_path, read_json
 from assignment4.runstate import DAMAGED_FILE_ERRORS, checkpoint_epochs, load_checkpoint
@@ -43,7 +43,8 @@ def load_run_model(
         if not folder.is_dir():
             raise RunError(f"No run of {exp_id} under profile {profile!r}: {folder} does not "
                            f"exist. Train it first: {again}")  # fmt: skip
-        model = exp.build()
+        # the run's own dtype policy (run.json), not what 'auto' picks on this machine
+        model = exp.build(precision=_recorded_precision(folder))
         load_checkpoint(model, folder, epoch)
         return model
     path = folder / "model.keras"
@@ -63,6 +64,12 @@ def load_run_model(
         raise RunError(
             f"{path} is damaged ({reason}): {use}train it again with {again} --restart"
         ) from None
+
+
+def _recorded_precision(folder: Path) -> str | None:
+    """The dtype policy that run.json records (None: none recorded, use the registry's)."""
+    info = folder / "run.json"
+    return read_json(info).get("precision") if info.is_file() else None
 
 
 def sample_run(
@@ -97,7 +104,8 @@ HEADLINE = {"vae": "loss", "gan": "d_loss", "wgan": "em_estimate"}
 
 def status(profile: str, runs: str | os.PathLike = "runs") -> list[dict]:
     """One row per experiment: state, epochs, parameters, wall time, peak memory, and the
-    headline metric after the first and the last finished epoch.
+    headline metric after the first and the last finished epoch, and the sample quality of
+    the final model where metrics.json scored it (`scored_text`).
     """
     rows = []
     for exp in experiments.EXPERIMENTS.values():
@@ -118,15 +126,34 @@ def status(profile: str, runs: str | os.PathLike = "runs") -> list[dict]:
                 metric=HEADLINE[exp.family],
                 first=values[0] if values else None,
                 last=values[-1] if values else None,
+                scored=scored_text(folder),
             )
         rows.append(row)
     return rows
 
 
+def scored_text(folder: Path) -> str:
+    """'FD 8.06, IS 5.22' from metrics.json when it scored the run's final model, else
+    'not scored' (no metrics, metrics of other weights, or a run still going on).
+    """
+    path = Path(folder) / "metrics.json"
+    try:
+        metrics = read_json(path) if path.is_file() else None
+    except RunError:
+        metrics = None
+    metrics = fingerprint.final_metrics(folder, metrics)
+    if metrics is None or metrics.get("fd") is None:
+        return fingerprint.NOT_SCORED
+    text = f"FD {float(metrics['fd']):.4g}"
+    if metrics.get("classifier_is") is not None:
+        text += f", IS {float(metrics['classifier_is']):.4g}"
+    return text
+
+
 def format_status(rows: list[dict]) -> str:
     """`status` rows as a plain-text table."""
     cols = ["id", "state", "epochs", "parameters", "wall_time_s", "peak_rss_mb", "metric",
-            "first", "last"]  # fmt: skip
+            "first", "last", "scored"]  # fmt: skip
 
     def cell(v):
         if v is None:

@@ -239,7 +239,7 @@ def pipeline(
     # The cast and scale of a batch are tiny next to a training step: one background thread
     # (the prefetch's) keeps two batches ready. tf.data's autotuner stays off: with it on,
     # destroying an iterator (every fit() epoch, every evaluation) blocks the main thread
-    # while it waits for the autotuner's thread (README, "Speed").
+    # while it waits for the autotuner's thread (docs/speed.md).
     ds = ds.map(lambda x: scale_images(x, scale)).prefetch(2)
     options = tf.data.Options()
     options.autotune.enabled = False

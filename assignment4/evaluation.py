@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assignment4 import data, fileio
+from assignment4 import data, fileio, fingerprint
 from assignment4.errors import RunError
 from assignment4.texttable import format_table
 
@@ -33,6 +33,10 @@ METRIC_KEYS = (
     "classifier_test_accuracy",
     "n_samples",
 )
+#: The spreads beside them: KID's standard deviation over its subsets, FD's over bootstrap
+#: resamples of the samples, the classifier IS's over its splits.
+SPREAD_KEYS = ("fd_std", "kid_std", "classifier_is_std", "fd_real_std", "kid_real_std")
+FD_RESAMPLES = 10
 REAL_FLOOR_FILE = "real_floor.json"
 NOT_INCEPTION = (
     "fd / kid / classifier_is use the project's small classifier's features and softmax: "
@@ -86,6 +90,21 @@ def frechet_distance(feat_a: np.ndarray, feat_b: np.ndarray) -> float:
     return frechet_distance_from_moments(
         a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
     )
+
+
+def frechet_distance_std(
+    feat_a: np.ndarray, feat_b: np.ndarray, resamples: int = FD_RESAMPLES, seed: int = 0
+) -> float:
+    """The spread of `frechet_distance(feat_a, feat_b)` over the draw of the samples.
+
+    The standard deviation of the distance over `resamples` bootstrap resamples of `feat_a`
+    (rows drawn with replacement, as many as it has); `feat_b`, the fixed reference set
+    that every model is compared with, is kept as it is.
+    """
+    a, b = _as_features(feat_a), _as_features(feat_b)
+    rng = np.random.default_rng(seed)
+    values = [frechet_distance(a[rng.integers(0, len(a), len(a))], b) for _ in range(resamples)]
+    return float(np.std(values, ddof=1)) if resamples > 1 else 0.0
 
 
 def _as_features(x: np.ndarray) -> np.ndarray:
@@ -199,21 +218,21 @@ def class_histogram(probs: np.ndarray) -> np.ndarray:
     return counts / counts.sum()
 
 
-def mode_collapse(probs: np.ndarray, class_names: list[str] | None = None) -> dict:
-    """The samples' class histogram and whether it shows mode collapse, said in words.
+def class_balance(
+    hist: np.ndarray, score: float, class_names: list[str] | None = None, family: str = "gan"
+) -> tuple[bool, str]:
+    """Whether a class histogram of samples is flagged, and a sentence saying what it measured.
 
-    Mode collapse is flagged when a class gets under `MIN_CLASS_FRACTION` of the samples or
-    the classifier IS is under `MIN_CLASSIFIER_IS`.
-
-    Returns:
-        `{"class_histogram": [...], "min_class_fraction": f, "mode_collapse": bool,
-        "mode_collapse_text": "..."}`.
+    Flagged when a class gets under `MIN_CLASS_FRACTION` of the samples or the classifier IS
+    is under `MIN_CLASSIFIER_IS`. For a GAN or WGAN that is mode collapse (the generator
+    drops modes); a VAE covers every mode, so for it the same histogram says that its
+    (blurry) samples are classified unevenly: classes under-represented in the samples.
     """
-    hist = class_histogram(probs)
+    hist = np.asarray(hist, np.float64)
     names = class_names or [str(k) for k in range(len(hist))]
-    score = classifier_inception_score(probs, splits=min(10, len(probs)))
     rare = [names[k] for k in np.flatnonzero(hist < MIN_CLASS_FRACTION)]
     top = int(hist.argmax())
+    vae = family == "vae"
     reasons = []
     if rare:
         reasons.append(
@@ -221,22 +240,43 @@ def mode_collapse(probs: np.ndarray, class_names: list[str] | None = None) -> di
             f"samples ({', '.join(rare)})"
         )
     if score < MIN_CLASSIFIER_IS:
-        reasons.append(f"classifier IS {score:.2f} < {MIN_CLASSIFIER_IS:g}")
+        what = "samples hard to classify: " if vae else ""
+        reasons.append(f"{what}classifier IS {score:.2f} < {MIN_CLASSIFIER_IS:g}")
+    most = f"the most frequent class, {names[top]}, takes {hist[top]:.1%}"
+    if reasons and vae:
+        return True, (
+            f"classes under-represented in the samples: {'; '.join(reasons)}; {most} (a class "
+            "imbalance of blurry samples as the classifier reads them, not a loss of modes)."
+        )
     if reasons:
-        text = (
-            f"mode collapse: {'; '.join(reasons)}; the most frequent class, {names[top]}, "
-            f"takes {hist[top]:.1%}."
-        )
-    else:
-        text = (
-            f"no mode collapse: every class gets at least {hist.min():.1%} of the samples "
-            f"(most: {names[top]}, {hist[top]:.1%}); classifier IS {score:.2f}."
-        )
+        return True, f"mode collapse: {'; '.join(reasons)}; {most}."
+    balanced = "no class under-represented" if vae else "no mode collapse"
+    return False, (
+        f"{balanced}: every class gets at least {hist.min():.1%} of the samples "
+        f"(most: {names[top]}, {hist[top]:.1%}); classifier IS {score:.2f}."
+    )
+
+
+def mode_collapse(
+    probs: np.ndarray, class_names: list[str] | None = None, family: str = "gan"
+) -> dict:
+    """The samples' class histogram and what it shows, said in words (see `class_balance`).
+
+    Returns:
+        `{"class_histogram": [...], "min_class_fraction": f}` and, for a GAN or WGAN,
+        `"mode_collapse": bool, "mode_collapse_text": "..."`; for a VAE
+        `"classes_under_represented": bool, "class_balance_text": "..."`.
+    """
+    hist = class_histogram(probs)
+    score = classifier_inception_score(probs, splits=min(10, len(probs)))
+    flagged, text = class_balance(hist, score, class_names, family)
+    flag, said = ("classes_under_represented", "class_balance_text") if family == "vae" else (
+        "mode_collapse", "mode_collapse_text")  # fmt: skip
     return {
         "class_histogram": [round(float(v), 4) for v in hist],
         "min_class_fraction": float(hist.min()),
-        "mode_collapse": bool(reasons),
-        "mode_collapse_text": text,
+        flag: flagged,
+        said: text,
     }
 
 
@@ -329,14 +369,28 @@ def _weights_id(dataset_name: str) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def reference_features(dataset_name: str) -> tuple[np.ndarray, np.ndarray, float]:
+def _data_id(dataset_name: str, data_dir: str | os.PathLike | None) -> str:
+    """Which data file `data.load(dataset_name, data_dir)` reads: cached numbers belong to it.
+
+    '' for the default file (the key the caches had before data folders were told apart).
+    """
+    path = data.locate(dataset_name, data_dir).resolve()
+    if path == data.locate(dataset_name, data.DEFAULT_DATA_DIR).resolve():
+        return ""
+    stat = path.stat() if path.exists() else None
+    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{path}:missing"
+
+
+def reference_features(
+    dataset_name: str, data_dir: str | os.PathLike | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Features and probabilities of the whole test set, and the classifier's test accuracy.
 
-    Computed once per process (and per set of classifier weights).
+    Computed once per process (per data file and set of classifier weights).
     """
-    key = (dataset_name, _weights_id(dataset_name))
+    key = (dataset_name, _weights_id(dataset_name), _data_id(dataset_name, data_dir))
     if key not in _TEST_FEATURES:
-        _, (x_test, y_test) = data.load(dataset_name)
+        _, (x_test, y_test) = data.load(dataset_name, data_dir)
         feats, probs = features(dataset_name, x_test)
         accuracy = float(np.mean(probs.argmax(axis=1) == y_test.reshape(-1)))
         _TEST_FEATURES[key] = (feats, probs, accuracy)
@@ -348,6 +402,7 @@ def real_floor(
     n: int,
     cache_dir: str | os.PathLike | None = None,
     seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
 ) -> dict:
     """The metrics of `n` real training images against the test set: the best a model can do.
 
@@ -358,35 +413,45 @@ def real_floor(
         cache_dir: if given, results are also cached in `<cache_dir>/real_floor.json`,
             keyed by data set, n, seed and the classifier weights' hash.
         seed: which training images.
+        data_dir: the folder of the data file (`data.load`).
 
     Returns:
-        `{"fd_real": ..., "kid_real": ..., "classifier_is_real": ...}`.
+        `{"fd_real": ..., "kid_real": ..., "classifier_is_real": ...}` and the spreads
+        `fd_real_std`, `kid_real_std`.
     """
-    weights = _weights_id(dataset_name)
-    key = (dataset_name, n, seed, weights)
+    weights, source = _weights_id(dataset_name), _data_id(dataset_name, data_dir)
+    key = (dataset_name, n, seed, weights, source)
     disk_key = f"{dataset_name}/n={n}/seed={seed}/weights={weights}"
+    disk_key += f"/data={source}" if source else ""
     cache_file = Path(cache_dir) / REAL_FLOOR_FILE if cache_dir is not None else None
     if key not in _REAL_FLOOR and cache_file is not None and cache_file.exists():
-        stored = _read_cache(cache_file)
-        if disk_key in stored:
-            _REAL_FLOOR[key] = stored[disk_key]
+        stored = _read_cache(cache_file).get(disk_key, {})
+        if "fd_real_std" in stored:  # entries from before the spreads are computed again
+            _REAL_FLOOR[key] = stored
     if key not in _REAL_FLOOR:
-        (x_train, _), _ = data.load(dataset_name)
-        if not 2 <= n <= len(x_train):
-            raise ValueError(f"n must be between 2 and {len(x_train)} for {dataset_name}, got {n}")
-        index = np.sort(np.random.default_rng(seed).choice(len(x_train), n, replace=False))
-        feats, probs = features(dataset_name, x_train[index])
-        test_feats, _, _ = reference_features(dataset_name)
-        _REAL_FLOOR[key] = {
-            "fd_real": frechet_distance(feats, test_feats),
-            "kid_real": kid(feats, test_feats),
-            "classifier_is_real": classifier_inception_score(probs, splits=min(10, n)),
-        }
+        _REAL_FLOOR[key] = _real_floor(dataset_name, n, seed, data_dir)
         if cache_file is not None:
             stored = _read_cache(cache_file) if cache_file.exists() else {}
             stored[disk_key] = _REAL_FLOOR[key]
             fileio.write_json(stored, cache_file)
     return dict(_REAL_FLOOR[key])
+
+
+def _real_floor(dataset_name: str, n: int, seed: int, data_dir) -> dict:
+    (x_train, _), _ = data.load(dataset_name, data_dir)
+    if not 2 <= n <= len(x_train):
+        raise ValueError(f"n must be between 2 and {len(x_train)} for {dataset_name}, got {n}")
+    index = np.sort(np.random.default_rng(seed).choice(len(x_train), n, replace=False))
+    feats, probs = features(dataset_name, x_train[index])
+    test_feats, _, _ = reference_features(dataset_name, data_dir)
+    kid_real, kid_real_std = kid(feats, test_feats, return_std=True)
+    return {
+        "fd_real": frechet_distance(feats, test_feats),
+        "fd_real_std": frechet_distance_std(feats, test_feats),
+        "kid_real": kid_real,
+        "kid_real_std": kid_real_std,
+        "classifier_is_real": classifier_inception_score(probs, splits=min(10, n)),
+    }
 
 
 def _read_cache(path: Path) -> dict:
@@ -397,7 +462,11 @@ def _read_cache(path: Path) -> dict:
 
 
 def sample_metrics(
-    dataset_name: str, samples_uint8: np.ndarray, cache_dir: str | os.PathLike | None = None
+    dataset_name: str,
+    samples_uint8: np.ndarray,
+    cache_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    family: str = "gan",
 ) -> dict:
     """Classifier-feature metrics of generated samples against the test set, with the floor.
 
@@ -405,22 +474,29 @@ def sample_metrics(
         dataset_name: 'mnist' or 'cifar10'.
         samples_uint8: generated images, uint8, in the data set's layout.
         cache_dir: where `real_floor` may cache its numbers (None: memory only).
+        data_dir: the folder of the data file (`data.load`).
+        family: 'vae', 'gan' or 'wgan': how the class histogram is read (`class_balance`).
 
     Returns:
-        A dict with the keys of `METRIC_KEYS` (not Inception-based numbers) and those of
-        `mode_collapse` (the samples' class histogram, judged).
+        A dict with the keys of `METRIC_KEYS` (not Inception-based numbers), their spreads
+        (`SPREAD_KEYS`) and those of `mode_collapse` (the samples' class histogram, judged).
     """
     n = len(samples_uint8)
     feats, probs = features(dataset_name, samples_uint8)
-    test_feats, _, test_accuracy = reference_features(dataset_name)
+    test_feats, _, test_accuracy = reference_features(dataset_name, data_dir)
+    kid_mean, kid_std = kid(feats, test_feats, return_std=True)
+    score, score_std = classifier_inception_score(probs, splits=min(10, n), return_std=True)
     return {
         "fd": frechet_distance(feats, test_feats),
-        "kid": kid(feats, test_feats),
-        "classifier_is": classifier_inception_score(probs, splits=min(10, n)),
-        **real_floor(dataset_name, n, cache_dir),
+        "fd_std": frechet_distance_std(feats, test_feats),
+        "kid": kid_mean,
+        "kid_std": kid_std,
+        "classifier_is": score,
+        "classifier_is_std": score_std,
+        **real_floor(dataset_name, n, cache_dir, data_dir=data_dir),
         "classifier_test_accuracy": test_accuracy,
         "n_samples": n,
-        **mode_collapse(probs, list(data.CLASS_NAMES[dataset_name])),
+        **mode_collapse(probs, list(data.CLASS_NAMES[dataset_name]), family),
     }
 
 
@@ -435,6 +511,7 @@ def evaluate_run(
     seed: int = 0,
     epoch: int | None = None,
     trained_generator: bool = False,
+    data_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Measure a finished run and write `runs/<id>/<profile>/metrics.json`.
 
@@ -450,11 +527,13 @@ def evaluate_run(
             (`generator_ema`), score its trained generator instead, to compare the two; the
             metrics go to `metrics[_epoch_NNN]_trained_generator.json`, and the report keeps
             reading the average's.
+        data_dir: the folder of the data file (`data.load`): test set, real floor, ELBO.
 
     Returns:
-        The metrics (section 8 names) with the samples' class histogram and the mode-collapse
-        verdict; VAEs also get `test_elbo` (minus the mean test loss) and their active latent
-        units.
+        The metrics (section 8 names) with their spreads, the samples' class histogram and
+        its verdict; VAEs also get `test_elbo` (minus the mean test loss) and their active
+        latent units. Every file records the `epoch` and the `weights_fingerprint` of the
+        weights it scored (`fingerprint`): the report shows it only for those weights.
 
     Raises:
         RunError: the run, its `model.keras` or the checkpoint is missing or damaged; the
@@ -479,20 +558,21 @@ def evaluate_run(
             f"{exp_id} ({profile}) has no generator average (generator_ema): its samples "
             "already come from the trained generator; evaluate it without that option."
         )
+    weights = fingerprint.weights_fingerprint(model)  # before sampling: what is scored
     drawing = model.trained_generator_samples() if trained_generator else contextlib.nullcontext()
     with drawing:
         samples = model.sample(n, seed=seed)
-    metrics = sample_metrics(exp.dataset, samples, cache_dir=runs)
+    metrics = sample_metrics(exp.dataset, samples, runs, data_dir, exp.family)
     if exp.family == "vae":
-        _, (x_test, _) = data.load(exp.dataset)
+        _, (x_test, _) = data.load(exp.dataset, data_dir)
         test = data.pipeline(x_test, batch_size=500, scale="unit", shuffle=False)
         result = model.evaluate(test, return_dict=True, verbose=0)
         metrics["test_elbo"] = -float(result["loss"])
         x_unit = (x_test.astype(np.float32) / 255.0).reshape((-1, *model.image_shape))
         metrics.update(active_units(latent_unit_kl(model, x_unit)))
     metrics["note"] = NOT_INCEPTION
-    if epoch is not None:
-        metrics["epoch"] = epoch
+    metrics["epoch"] = epoch if epoch is not None else _final_epoch(run_dir, weights)
+    metrics[fingerprint.KEY] = weights
     if average is not None:
         metrics["generator"] = "trained" if trained_generator else f"EMA {model.generator_ema:g}"
     name = "metrics" if epoch is None else f"metrics_epoch_{epoch:03d}"
@@ -501,14 +581,20 @@ def evaluate_run(
     return metrics
 
 
+def _final_epoch(run_dir: Path, weights: str) -> int | None:
+    """The epoch of a run's model.keras: its finished run's (None while it is unfinished)."""
+    recorded, epochs = fingerprint.final_fingerprint(run_dir)
+    return epochs if recorded in (None, weights) else None
+
+
 # --- printing ----------------------------------------------------------------------------------
 
 _COLUMNS = (
     ("id", "run"),
     ("n_samples", "n"),
-    ("fd", "FD"),
+    ("fd_spread", "FD"),
     ("fd_real", "FD real"),
-    ("kid", "KID"),
+    ("kid_spread", "KID"),
     ("kid_real", "KID real"),
     ("classifier_is", "IS"),
     ("classifier_is_real", "IS real"),
@@ -520,22 +606,46 @@ _COLUMNS = (
 )
 
 
-def diagnosis(metrics: dict) -> str:
-    """The collapse diagnostics of one run's metrics in words ('' when there are none)."""
-    parts = [metrics.get("mode_collapse_text", ""), metrics.get("active_units_text", "")]
+def diagnosis(
+    metrics: dict, family: str | None = None, class_names: list[str] | None = None
+) -> str:
+    """The collapse diagnostics of one run's metrics in words ('' when there are none).
+
+    With the model's `family`, the class-histogram sentence is said anew from the numbers
+    (`class_balance`), so a VAE's reads as a class imbalance even in files that an earlier
+    version called mode collapse; without it, the sentence stored in the file is used.
+    """
+    stored = metrics.get("mode_collapse_text") or metrics.get("class_balance_text", "")
+    if family and metrics.get("class_histogram") and metrics.get("classifier_is") is not None:
+        stored = class_balance(
+            metrics["class_histogram"], float(metrics["classifier_is"]), class_names, family
+        )[1]
+    parts = [stored, metrics.get("active_units_text", "")]
     return " ".join(p for p in parts if p)
+
+
+def with_spread(value, spread) -> str:
+    """'8.06 ± 0.12' (the value alone when no spread was recorded; '-' when no value)."""
+    if value is None:
+        return "-"
+    return _cell(value) + ("" if spread is None else f" ± {_cell(float(spread))}")
+
+
+_FLAGS = (
+    ("mode_collapse", "mode"),
+    ("classes_under_represented", "classes"),
+    ("posterior_collapse", "posterior"),
+)
 
 
 def _derived(row: dict) -> dict:
     row = dict(row)
     if "active_units" in row:
         row["active"] = f"{row['active_units']}/{row.get('latent_dim', '?')}"
-    flags = [
-        name
-        for key, name in (("mode_collapse", "mode"), ("posterior_collapse", "posterior"))
-        if row.get(key)
-    ]
-    if "mode_collapse" in row or "posterior_collapse" in row:
+    for key in ("fd", "kid"):
+        row[f"{key}_spread"] = with_spread(row.get(key), row.get(f"{key}_std"))
+    if any(key in row for key, _ in _FLAGS):
+        flags = [name for key, name in _FLAGS if row.get(key)]
         row["verdict"] = " + ".join(flags) if flags else "none"
     return row
 

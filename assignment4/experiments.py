@@ -58,10 +58,9 @@ class Experiment:
         model: keyword arguments of the model class (network specs, latent size, ...).
         optimizers: optimizer name -> Keras optimizer config.
         quick_epochs: epochs under the 'quick' profile, from `bench`'s epoch times: ~10 minutes
-            for an MLP experiment, ~30 for a convolutional one (README, "Making every model
-            learn").
+            for an MLP experiment, ~30 for a convolutional one (docs/tuning.md).
         jit_compile: XLA for the train step. 'auto' is Keras' choice: on with a GPU, off on a
-            CPU-only machine; `bench --jit on|off` measures the lever (README, "Speed").
+            CPU-only machine; `bench --jit on|off` measures the lever (docs/speed.md).
         steps_per_execution: train steps per call from Python into the compiled function.
         precision: Keras dtype policy of the model: 'float32', 'mixed_bfloat16' (bfloat16
             compute, float32 weights and losses), or 'auto': mixed where the hardware computes
@@ -263,7 +262,7 @@ _MLP_VAE_MNIST = {
 _MLP_GENERATOR = {"type": "mlp_generator", "units": [256, 512, 1024]}
 _MLP_DISCRIMINATOR = {"type": "mlp_discriminator", "units": [1024, 512, 256], "dropout": 0.3}
 # The usual DCGAN generator widths (4x4x256-128-64). Halving them gave more updates per CPU
-# minute but plateaued lower (README, "Making every model learn").
+# minute but plateaued lower (docs/tuning.md, "The GANs on a CPU budget").
 _DC_CIFAR_GENERATOR = {
     "type": "conv_generator",
     "base": [4, 4, 256],
@@ -278,7 +277,7 @@ _DC_CIFAR_DISCRIMINATOR = {
     "kernel_size": 4,
 }
 _GAN_OPT = {"d_optimizer": _adam(2e-4, 0.5), "g_optimizer": _adam(2e-4, 0.5)}
-# RMSprop as the WGAN paper, at 2e-4 instead of its 5e-5 (README, "Making every model learn")
+# RMSprop as the WGAN paper, at 2e-4 instead of its 5e-5 (docs/tuning.md)
 _WGAN_OPT = {"critic_optimizer": _rmsprop(2e-4), "g_optimizer": _rmsprop(2e-4)}
 _WGAN_CLIP = {"n_critic": 5, "clip_value": 0.01}
 
@@ -334,7 +333,7 @@ EXPERIMENTS = {
             optimizers=_WGAN_OPT,
             batch_size=64,
             # bfloat16 compute where native: 1.46x the generator updates per CPU minute in
-            # paired curves, higher IS at equal minutes, +33% images/s by `bench` (README,
+            # paired curves, higher IS at equal minutes, +33% images/s by `bench` (docs/tuning.md,
             # "The GANs on a CPU budget"); 35 quick epochs in about the time of 25 in float32
             precision="auto",
             quick_epochs=35,
@@ -373,7 +372,7 @@ EXPERIMENTS = {
                 "latent_dim": 128, "generator": _DC_CIFAR_GENERATOR,
                 "discriminator": _DC_CIFAR_DISCRIMINATOR,
                 # No generator average (generator_ema): in a quick run it scored below the
-                # trained generator at epochs 5, 10 and 15 (README, "The GANs on a CPU budget")
+                # trained generator at epochs 5, 10 and 15 (docs/tuning.md, "GANs on a CPU budget")
             },
             optimizers=_GAN_OPT,
             batch_size=64,

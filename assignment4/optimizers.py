@@ -2,7 +2,7 @@
 
 Keras 3 writes Adam's update as about a dozen element-wise ops per variable (subtract,
 multiply, square, square root, divide, three assignments...), each a full pass over the
-variable's memory. On a CPU that is a large share of a small model's step (README, "Speed",
+variable's memory. On a CPU that is a large share of a small model's step (docs/speed.md
 has the profile). TensorFlow has the same update as one kernel, `ResourceApplyAdam` (one pass, vectorised, multi-threaded), which `tf.keras` used to call.
 
 `Adam` below is `keras.optimizers.Adam` with the same arguments, slots, config and results
@@ -65,4 +65,3 @@ class Adam(keras.optimizers.Adam):
             epsilon=tf.cast(self.epsilon, dtype),
             grad=tf.cast(gradient, dtype),
         )
-

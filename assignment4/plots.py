@@ -514,15 +514,21 @@ def latent_map_paths(exp: Any, out_dir: str | os.PathLike) -> list[Path]:
     ]
 
 
-def latent_maps(model: Any, dataset: str, n_points: int = 5000, n_grid: int = 20) -> list[Figure]:
+def latent_maps(
+    model: Any,
+    dataset: str,
+    n_points: int = 5000,
+    n_grid: int = 20,
+    data_dir: str | os.PathLike | None = None,
+) -> list[Figure]:
     """For a VAE with a 2-D latent space: the test set's latent means coloured by class, and
-    the images decoded over the latent plane at normal quantiles.
+    the images decoded over the latent plane at normal quantiles (test set: `data.load`).
     """
     from assignment4 import data
 
     if getattr(model, "latent_dim", None) != 2:
         raise ValueError(f"latent maps need a 2-D latent space, got {model.latent_dim}")
-    _, (x_test, y_test) = data.load(dataset)
+    _, (x_test, y_test) = data.load(dataset, data_dir)
     means, _ = model.encode(data.scale_images(x_test[:n_points], "unit"))
     scatter = latent_scatter(
         np.asarray(means), y_test[:n_points], f"{DATASET_NAMES.get(dataset, dataset)} test set "
@@ -533,12 +539,12 @@ def latent_maps(model: Any, dataset: str, n_points: int = 5000, n_grid: int = 20
     return [scatter, manifold]
 
 
-def save_latent_maps(exp: Any, model: Any, out_dir: str | os.PathLike) -> list[Path]:
-    """Write the two `latent_maps` figures of a 2-D VAE into out_dir."""
-    return [
-        save_figure(fig, path)
-        for fig, path in zip(latent_maps(model, exp.dataset), latent_map_paths(exp, out_dir))
-    ]
+def save_latent_maps(
+    exp: Any, model: Any, out_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None
+) -> list[Path]:
+    """Write the two `latent_maps` figures of a 2-D VAE into out_dir (test set from data_dir)."""
+    figures = latent_maps(model, exp.dataset, data_dir=data_dir)
+    return [save_figure(fig, path) for fig, path in zip(figures, latent_map_paths(exp, out_dir))]
 
 
 def progression_figure(run_dir: str | os.PathLike, n: int = 4) -> Figure:

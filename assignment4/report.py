@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from assignment4 import fileio, plots
+from assignment4 import fileio, fingerprint, plots
 from assignment4.errors import RunError
+from assignment4.fingerprint import NOT_SCORED
 from assignment4.sentences import (  # noqa: F401  (report.Claim, report.claim_verdict)
     FAMILY_OBSERVED,
     REPORT_OBSERVED,
@@ -47,9 +48,10 @@ class RunInfo:
     run_dir: Path
     history: dict | None = None
     provenance: dict | None = None
-    metrics: dict | None = None
+    metrics: dict | None = None  # metrics.json, when it scored the final model (`fingerprint`)
     problem: str | None = None  # why a present run could not be read
     checkpoint_metrics: dict[int, dict] = field(default_factory=dict)  # metrics_epoch_NNN.json
+    unscored: dict | None = None  # a metrics.json that scored other weights than model.keras
 
     @property
     def exists(self) -> bool:
@@ -65,7 +67,12 @@ class RunInfo:
 
 
 def load_run(exp: Any, runs: str | os.PathLike, profile: str) -> RunInfo:
-    """Read history.json, run.json and metrics.json of `runs/<id>/<profile>/` where present."""
+    """Read history.json, run.json and metrics.json of `runs/<id>/<profile>/` where present.
+
+    Metrics files count only for the weights they scored (`fingerprint.bound`): metrics.json
+    for the final model.keras of a finished run, metrics_epoch_NNN.json for the checkpoint
+    kept for that epoch. A metrics.json of other weights is kept aside as `unscored`.
+    """
     info = RunInfo(exp, Path(runs) / exp.id / profile)
     try:
         for attr, name in (("history", "history"), ("provenance", "run"), ("metrics", "metrics")):
@@ -75,6 +82,9 @@ def load_run(exp: Any, runs: str | os.PathLike, profile: str) -> RunInfo:
             info.checkpoint_metrics[int(path.stem[-3:])] = fileio.read_json(path)
     except RunError as e:
         info.history, info.problem = None, str(e)
+    if info.metrics is not None and fingerprint.final_metrics(info.run_dir, info.metrics) is None:
+        info.metrics, info.unscored = None, info.metrics
+    info.checkpoint_metrics = fingerprint.checkpoint_metrics(info.run_dir, info.checkpoint_metrics)
     return info
 
 
@@ -88,7 +98,7 @@ def quality_points(info: RunInfo) -> list[tuple[int, float, float]]:
     """(epoch, classifier IS, FD) of a run's scored checkpoints and of its end, by epoch."""
     scored = dict(info.checkpoint_metrics)
     if info.metrics:
-        scored[int(info.metrics.get("epoch", info.epochs))] = info.metrics
+        scored[int(info.metrics.get("epoch") or info.epochs)] = info.metrics
     return [
         (epoch, float(m["classifier_is"]), float(m["fd"]))
         for epoch, m in sorted(scored.items())
@@ -134,11 +144,11 @@ def sample_model(model_path: Path, n: int, seed: int | None = TABLE_SEED) -> np.
     return np.asarray(load_model(model_path).sample(n, seed=seed))
 
 
-def real_images(dataset: str, n: int) -> np.ndarray:
-    """The first n test images of `dataset`, uint8."""
+def real_images(dataset: str, n: int, data_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """The first n test images of `dataset` (from `data_dir`, see `data.load`), uint8."""
     from assignment4 import data
 
-    return data.load(dataset)[1][0][:n]
+    return data.load(dataset, data_dir)[1][0][:n]
 
 
 @dataclass
@@ -178,7 +188,9 @@ def _tables(infos: Sequence[RunInfo]) -> dict[int, list[RunInfo]]:
     return dict(sorted(tables.items()))
 
 
-def _draw_table(number: int, infos: Sequence[RunInfo], profile: str, figures_dir) -> TableResult:
+def _draw_table(
+    number: int, infos: Sequence[RunInfo], profile: str, figures_dir, data_dir=None
+) -> TableResult:
     result = TableResult(number)
     rows = []
     for info in infos:
@@ -196,15 +208,19 @@ def _draw_table(number: int, infos: Sequence[RunInfo], profile: str, figures_dir
         return result
     result.real_row = all(i.exp.family == "vae" for i in infos)  # Tables 1 and 3, as the report
     if result.real_row:
-        real = real_images(infos[0].exp.dataset, TABLE_SAMPLES)
+        real = real_images(infos[0].exp.dataset, TABLE_SAMPLES, data_dir)
         rows.insert(0, ("real images\n(test set)", real))
     title = f"Table {number}: samples on {plots.dataset_name(infos[0].exp)}, profile '{profile}'"
     result.path = plots.save_table(number, rows, figures_dir, title=title)
     return result
 
 
-def _draw(infos: Sequence[RunInfo], profile: str, figures_dir: Path, tables: bool) -> Built:
-    """Draw every figure (and with `tables`, the latent maps and sample tables) once."""
+def _draw(
+    infos: Sequence[RunInfo], profile: str, figures_dir: Path, tables: bool, data_dir=None
+) -> Built:
+    """Draw every figure (and with `tables`, the latent maps and sample tables) once; the
+    test images they show come from `data_dir` (`data.load`).
+    """
     built = Built(drawn=True)
     for info in (i for i in infos if i.exists):
         try:
@@ -213,12 +229,13 @@ def _draw(infos: Sequence[RunInfo], profile: str, figures_dir: Path, tables: boo
             built.problems[info.exp.id] = str(e)
         model_path = info.run_dir / "model.keras"
         if tables and getattr(info.exp, "latent_dim", None) == 2 and model_path.exists():
-            maps = plots.save_latent_maps(info.exp, load_model(model_path), figures_dir)
+            model = load_model(model_path)
+            maps = plots.save_latent_maps(info.exp, model, figures_dir, data_dir)
             built.figures.setdefault(info.exp.id, []).extend(maps)
     built.quality = _draw_quality(infos, profile, figures_dir)
     if tables:
         for number, members in _tables(infos).items():
-            built.tables[number] = _draw_table(number, members, profile, figures_dir)
+            built.tables[number] = _draw_table(number, members, profile, figures_dir, data_dir)
     return built
 
 
@@ -251,6 +268,7 @@ def build_figures(
     *,
     tables: bool = True,
     registry: Any | None = None,
+    data_dir: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Redraw fig<N>a/b for every run of `profile` and the sample tables from saved models.
 
@@ -259,11 +277,12 @@ def build_figures(
     Args:
         tables: also draw table<N>.png (loads the models with Keras; no training).
         registry: the experiment registry (default `assignment4.experiments`).
+        data_dir: the folder of the data files (`data.load`): the real images shown.
     Returns:
         The files written.
     """
     infos = _load_runs(runs, profile, registry)
-    return _draw(infos, profile, Path(figures_dir), tables).paths
+    return _draw(infos, profile, Path(figures_dir), tables, data_dir).paths
 
 
 # ----------------------------------------------------------------------------- markdown
@@ -344,40 +363,66 @@ def _table_section(number: int, built: Built, report_dir: Path, profile, runs) -
     return lines + [line for problem in result.problems for line in (f"Note: {problem}", "")]
 
 
-def _metrics_section(
-    infos: Sequence[RunInfo], profile: str, runs, built: Built, report_dir: Path
-) -> list[str]:
-    lines = [TEXT["metrics_heading"], ""]
-    measured = [i for i in infos if i.metrics]
-    evaluate = _run_command("all", profile, runs, verb="evaluate")
-    if not measured:
-        return lines + [TEXT["no_metrics"].format(profile=profile, command=evaluate), ""]
+def _spread(metrics: dict, key: str) -> str:
+    """'10 ± 0.3': a metric and its recorded spread (`<key>_std`), or the value alone."""
+    if metrics.get(f"{key}_std") is None:
+        return fmt(metrics.get(key))
+    return f"{fmt(metrics.get(key))} ± {fmt(metrics[f'{key}_std'])}"
+
+
+def _metric_rows(infos: Sequence[RunInfo]) -> list[list]:
+    """One table row per run with metrics: its numbers, or 'not scored' for other weights."""
     rows = []
-    for info in measured:
-        m = info.metrics
+    for info in infos:
+        m, name = info.metrics, plots.dataset_name(info.exp)
+        if m is None:
+            rows.append([f"`{info.exp.id}`", name, info.epochs, "-", *[NOT_SCORED] * 3,
+                         NOT_SCORED if info.exp.family == "vae" else "-"])  # fmt: skip
+            continue
         rows.append(
-            [f"`{info.exp.id}`", plots.dataset_name(info.exp), info.epochs,
-             m.get("n_samples", "?"), fmt(m.get("fd")), fmt(m.get("kid")),
-             fmt(m.get("classifier_is")), fmt(m["test_elbo"]) if "test_elbo" in m else "-"]
+            [f"`{info.exp.id}`", name, info.epochs, m.get("n_samples", "?"), _spread(m, "fd"),
+             _spread(m, "kid"), _spread(m, "classifier_is"),
+             fmt(m["test_elbo"]) if "test_elbo" in m else "-"]
         )  # fmt: skip
-    accuracy, seen = [], set()
+    return rows
+
+
+def _real_rows(measured: Sequence[RunInfo]) -> tuple[list[list], list[str]]:
+    """The real-vs-real row of each data set, and the classifiers' test accuracy."""
+    rows, accuracy, seen = [], [], set()
     for info in measured:
         m, name = info.metrics, plots.dataset_name(info.exp)
         if name in seen or "fd_real" not in m:
             continue
         seen.add(name)
         rows.append(
-            ["real vs real", name, "-", "-", fmt(m.get("fd_real")), fmt(m.get("kid_real")),
+            ["real vs real", name, "-", "-", _spread(m, "fd_real"), _spread(m, "kid_real"),
              fmt(m.get("classifier_is_real")), "-"]
         )  # fmt: skip
         if "classifier_test_accuracy" in m:
             acc = float(m["classifier_test_accuracy"])
             accuracy.append(f"{name} {acc * 100 if acc <= 1 else acc:.2f}%")
+    return rows, accuracy
+
+
+def _metrics_section(
+    infos: Sequence[RunInfo], profile: str, runs, built: Built, report_dir: Path
+) -> list[str]:
+    lines = [TEXT["metrics_heading"], ""]
+    measured = [i for i in infos if i.metrics]
+    shown = [i for i in infos if i.metrics or i.unscored]
+    evaluate = _run_command("all", profile, runs, verb="evaluate")
+    if not shown:
+        return lines + [TEXT["no_metrics"].format(profile=profile, command=evaluate), ""]
+    real, accuracy = _real_rows(measured)
     header = "experiment|data|epochs:|samples:|FD:|KID:|classifier IS:|test ELBO:"
-    lines += [TEXT["metrics_intro"], "", *_md_table(header, rows)]
-    lines.append("")
+    lines += [TEXT["metrics_intro"], "", *_md_table(header, _metric_rows(shown) + real), ""]
     if accuracy:
         lines += [TEXT["accuracy"].format(accuracy=", ".join(accuracy)), ""]
+    unscored = [i.exp.id for i in infos if i.unscored]
+    if unscored:
+        command = _run_command("ID", profile, runs, verb="evaluate")
+        lines += [TEXT["not_scored"].format(ids=_ids(unscored), command=command), ""]
     if built.quality is not None:
         along = [i for i in infos if i.exists and quality_points(i)]
         scored = ", ".join(f"`{i.exp.id}` ({len(quality_points(i))})" for i in along)
@@ -385,11 +430,21 @@ def _metrics_section(
         link = _link(built.quality, report_dir)
         text = TEXT["quality"].format(link=link, profile=profile, command=command, runs=scored)
         lines += [text, ""]
-    lines += collapse_lines({i.exp.id: i.metrics for i in measured})
-    missing = [i.exp.id for i in infos if i.exists and not i.metrics]
+    lines += collapse_lines({i.exp.id: i.metrics for i in measured}, _read_as(measured))
+    missing = [i.exp.id for i in infos if i.exists and not i.metrics and not i.unscored]
     if missing:
         lines += [TEXT["not_evaluated"].format(ids=_ids(missing), command=evaluate), ""]
     return lines
+
+
+def _read_as(infos: Sequence[RunInfo]) -> dict[str, tuple[str, list[str] | None]]:
+    """{run id: (model family, class names)}: how each run's class histogram is read."""
+    from assignment4 import data
+
+    return {
+        i.exp.id: (i.exp.family, list(data.CLASS_NAMES.get(i.exp.dataset, [])) or None)
+        for i in infos
+    }
 
 
 def _provenance_section(infos: Sequence[RunInfo]) -> list[str]:
@@ -430,6 +485,7 @@ def build_report(
     make_figures: bool = True,
     tables: bool = True,
     registry: Any | None = None,
+    data_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Write `report_dir/report.md` for the runs of `profile`, following the course report.
 
@@ -437,14 +493,16 @@ def build_report(
         make_figures: draw the figures (and, with `tables`, the sample tables) first, each
             once; otherwise link the files already in figures_dir (after `build_figures`).
         registry: the experiment registry (default `assignment4.experiments`).
+        data_dir: the folder of the data files (`data.load`): the real images shown.
     Returns:
         The path of report.md.
     """
     figures_dir, report_dir = Path(figures_dir), Path(report_dir)
     infos = _load_runs(runs, profile, registry)
-    built = (
-        _draw(infos, profile, figures_dir, tables) if make_figures else _on_disk(infos, figures_dir)
-    )
+    if make_figures:
+        built = _draw(infos, profile, figures_dir, tables, data_dir)
+    else:
+        built = _on_disk(infos, figures_dir)
     by_figure = {int(i.exp.figure): i for i in infos}
     by_table = _tables(infos)
     missing = [i.exp.id for i in infos if not i.exists]

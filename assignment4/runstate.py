@@ -2,7 +2,8 @@
 
     checkpoints/epoch_NNN.weights.h5   the model (weights and optimizer slots) at every
                                        sample-grid epoch, kept after the run finishes
-    checkpoints/epoch_NNN.json         that epoch's random-seed state (see `seed_states`)
+    checkpoints/epoch_NNN.json         that epoch's random-seed state (see `seed_states`) and
+                                       its weights' fingerprint (`weights_fingerprint`)
     <profile>.lock                     beside the run folder: the PID of the process training it
 
 Keras' `save_weights` stores weights and optimizer slots but not the state of the models'
@@ -23,6 +24,8 @@ import numpy as np
 
 from assignment4.errors import RunError
 from assignment4.fileio import atomic_path, read_json, write_json
+from assignment4.fingerprint import KEY as FINGERPRINT_KEY
+from assignment4.fingerprint import weights_fingerprint
 
 CHECKPOINTS = "checkpoints"
 # what h5py (OSError, KeyError), zipfile and Keras (ValueError) raise on a damaged file
@@ -61,6 +64,29 @@ def restore_seed_states(model, states: list, source: Path) -> None:
         v.assign(np.asarray(s, dtype=v.dtype))
 
 
+# --- metrics belong to the weights they scored (`fingerprint`) ---------------------------------
+
+
+def retire_final_metrics(folder: Path, epoch: int) -> list[Path]:
+    """Before a finished run of `epoch` epochs is extended: keep its final model's metrics as
+    that epoch's (`metrics.json` -> `metrics_epoch_NNN.json`, and the trained generator's
+    beside it), so that they are never read as the extended model's. Returns the new paths.
+    """
+    moved = []
+    for old, new in (
+        ("metrics.json", f"metrics_epoch_{epoch:03d}.json"),
+        ("metrics_trained_generator.json", f"metrics_epoch_{epoch:03d}_trained_generator.json"),
+    ):
+        source, target = Path(folder) / old, Path(folder) / new
+        if not source.is_file():
+            continue
+        if target.exists():  # that checkpoint was scored too: keep both
+            target = target.with_name(target.name.replace(".json", "_final.json"))
+        os.replace(source, target)
+        moved.append(target)
+    return moved
+
+
 # --- saving and loading a model's training state ----------------------------------------------
 
 
@@ -68,7 +94,8 @@ def save_state(model, weights: Path, epoch: int) -> None:
     """Weights and optimizer slots to `weights`, then the seed states beside it (both atomic)."""
     with atomic_path(weights, suffix=".weights.h5") as tmp:
         model.save_weights(str(tmp), overwrite=True)
-    write_json({"epoch": epoch, "seed_states": seed_states(model)}, _sidecar(weights))
+    side = {"epoch": epoch, "seed_states": seed_states(model)}
+    write_json(side | {FINGERPRINT_KEY: weights_fingerprint(model)}, _sidecar(weights))
 
 
 def load_state(model, weights: Path, seeds: list | None, what_to_do: str) -> None:

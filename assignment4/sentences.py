@@ -184,35 +184,75 @@ def _better(metric: str, a: float, b: float) -> bool:
     return a < b
 
 
+#: Metrics whose estimate varies with the draw of the samples: their gap must beat a spread.
+NEEDS_SPREAD = ("fd", "kid", "classifier_is")
+NOT_SEPARABLE = "not separable at this budget"
+
+
+def _compare(metric: str, a: dict, b: dict, better: str, worse: str) -> tuple[str, str]:
+    """('better' | 'worse' | 'tie', the sentence) for one metric of a claim.
+
+    The gap counts when it exceeds its spread sqrt(s_a^2 + s_b^2), from the standard
+    deviations recorded beside the values (`<metric>_std`); the test ELBO, a mean over the
+    whole test set, is compared as it is (spread 0).
+    """
+    name = METRIC_NAMES.get(metric, metric)
+    if metric not in a or metric not in b:
+        return "worse", f"{name} missing"
+    va, vb = float(a[metric]), float(b[metric])
+    sa, sb = a.get(f"{metric}_std"), b.get(f"{metric}_std")
+    known = (sa is not None and sb is not None) or metric not in NEEDS_SPREAD
+    spread = math.hypot(float(sa or 0.0), float(sb or 0.0))
+    winner = better if _better(metric, va, vb) else worse
+    gap = abs(va - vb) if metric != "test_elbo" else abs(abs(va) - abs(vb))
+
+    def said(value, std):
+        return fmt(value) + (f" ± {fmt(std)}" if std is not None else "")
+
+    text = f"{name} {said(va, sa)} (`{better}`) vs {said(vb, sb)} (`{worse}`)"
+    if not known:
+        return "tie", f"{text}, favouring `{winner}` by {fmt(gap)} with no spread recorded"
+    if gap <= spread or va == vb:
+        return "tie", f"{text}: the gap {fmt(gap)} is within the spread {fmt(spread)}"
+    side = "better" if winner == better else "worse"
+    beyond = f" (spread {fmt(spread)})" if metric in NEEDS_SPREAD else ""
+    return side, f"{text}, favouring `{winner}` by {fmt(gap)}{beyond}"
+
+
 def claim_verdict(claim: Claim, metrics: dict[str, dict | None]) -> tuple[str, str]:
-    """('supported' | 'not supported' | 'not checked', the sentence with the numbers)."""
+    """(verdict, the sentence with the numbers) of one claim.
+
+    'supported': every listed metric favours `better` by more than its spread (`_compare`);
+    'not supported': one favours `worse` by more than its spread, or is missing;
+    'not separable at this budget': otherwise (a gap within its spread);
+    'not checked': a run has no metrics of its final model.
+    """
     a, b = metrics.get(claim.better), metrics.get(claim.worse)
     lacking = [i for i, m in ((claim.better, a), (claim.worse, b)) if not m]
     if lacking:
-        return "not checked", "no metrics.json for " + ", ".join(f"`{i}`" for i in lacking)
-    parts, favours = [], []
-    for metric in claim.metrics:
-        name = METRIC_NAMES.get(metric, metric)
-        if metric not in a or metric not in b:
-            parts.append(f"{name} missing")
-            favours.append(False)
-            continue
-        favours.append(_better(metric, float(a[metric]), float(b[metric])))
-        winner = claim.better if favours[-1] else claim.worse
-        parts.append(
-            f"{name} {fmt(a[metric])} (`{claim.better}`) vs {fmt(b[metric])} "
-            f"(`{claim.worse}`), favouring `{winner}`"
-        )
-    return "supported" if all(favours) else "not supported", "; ".join(parts)
+        return "not checked", "no scored metrics.json for " + ", ".join(f"`{i}`" for i in lacking)
+    results = [_compare(metric, a, b, claim.better, claim.worse) for metric in claim.metrics]
+    sides = {side for side, _ in results}
+    detail = "; ".join(text for _, text in results)
+    if "worse" in sides:
+        return "not supported", detail
+    return ("supported" if sides == {"better"} else NOT_SEPARABLE), detail
 
 
-def collapse_lines(metrics: dict[str, dict]) -> list[str]:
-    """Mode collapse (class histogram of the samples) and a VAE's active latent units, in words,
-    for each run id -> metrics.json that has a diagnosis.
+def collapse_lines(
+    metrics: dict[str, dict], read_as: dict[str, tuple[str, list[str] | None]] | None = None
+) -> list[str]:
+    """The class histogram of the samples (mode collapse for a GAN or WGAN, classes
+    under-represented for a VAE) and a VAE's active latent units, in words, for each run
+    id -> metrics.json that has a diagnosis; `read_as` gives each run's (family, class names).
     """
     from assignment4 import evaluation
 
-    said = [(exp_id, evaluation.diagnosis(m)) for exp_id, m in metrics.items()]
+    read_as = read_as or {}
+    said = [
+        (exp_id, evaluation.diagnosis(m, *read_as.get(exp_id, (None, None))))
+        for exp_id, m in metrics.items()
+    ]
     said = [(exp_id, text) for exp_id, text in said if text]
     if not said:
         return []

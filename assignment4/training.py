@@ -39,6 +39,7 @@ from assignment4.errors import ConfigError, RunError
 from assignment4.fileio import atomic_path, read_json, write_json
 from assignment4.monitoring import Progress, TensorBoardLog, projected_time  # noqa: F401
 from assignment4.runstate import (
+    FINGERPRINT_KEY,
     Checkpoints,
     RunConflict,
     RunLock,
@@ -47,7 +48,9 @@ from assignment4.runstate import (
     checkpoint_seeds,
     load_state,
     read_run_file,
+    retire_final_metrics,
     seed_states,
+    weights_fingerprint,
 )
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -107,9 +110,7 @@ TF_CONFIG_EXAMPLE = (
 def check_tf_config() -> dict:
     """TF_CONFIG, parsed and checked: a cluster of host:port lists and this task in it."""
     text = os.environ.get("TF_CONFIG", "")
-    see = (
-        f"Set it on every worker, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' (README, Several machines)."
-    )
+    see = f"Set it on every worker, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' (docs/gpus.md)."
     if not text.strip():
         raise ConfigError(
             "--strategy multiworker needs TF_CONFIG, which is not set. " + see
@@ -454,6 +455,8 @@ def _train(
             )
             return folder
         _extend_from_checkpoint(folder, backup, int(previous["epochs"]), restart_hint)
+        for kept in retire_final_metrics(folder, int(previous["epochs"])):
+            log(f"The final model's metrics now belong to its epoch: {kept.name}")
     damaged_backup = _backup_hint(folder, restart_hint)
     resumed = _backup_epoch(backup, damaged_backup)
     if not resumed:
@@ -466,7 +469,8 @@ def _train(
     replicas = tf_strategy.num_replicas_in_sync if tf_strategy is not None else 1
     train, test = exp.datasets(prof.name, seed=seed, data_dir=data_dir)
     n_train, n_test = exp.data_sizes(prof.name, data_dir=data_dir)
-    model = exp.build(strategy=tf_strategy, seed=seed)
+    run_precision = _run_precision(exp, previous, log)
+    model = exp.build(strategy=tf_strategy, seed=seed, precision=run_precision)
     if strategy == "multiworker":
         _check_workers_resume_together(tf_strategy, resumed, f"{exp.id} ({prof.name})")
 
@@ -481,8 +485,8 @@ def _train(
         "epochs": 0,
         "epochs_planned": n_epochs,
         "batch_size": exp.batch_size,
-        "settings": exp.settings_text(exp.resolve_precision()),
-        "precision": exp.resolve_precision(),
+        "settings": exp.settings_text(run_precision),
+        "precision": run_precision,
         "train_size": n_train,
         "test_size": n_test,
         "seed": seed,
@@ -569,11 +573,34 @@ def _train(
         wall_time_s=recorder.wall_time(),
         peak_rss_mb=peak_rss_mb(),
     )
+    info[FINGERPRINT_KEY] = weights_fingerprint(model)  # what a metrics file must match
     write_json(info, info_path)
     # the final state stays in checkpoints/ (the last epoch always has one)
     shutil.rmtree(backup, ignore_errors=True)
     log(f"Finished {exp.id} ({prof.name}) in {info['wall_time_s']:.0f} s. Artifacts: {folder}")
     return folder
+
+
+def _run_precision(exp, previous: dict | None, log) -> str:
+    """The run's dtype policy: chosen at its first start (the registry's, resolved for that
+    machine) and kept on every resume and extension, so that one run never changes its
+    arithmetic half-way, whichever machine continues it."""
+    recorded = (previous or {}).get("precision")
+    if recorded is None:
+        return exp.resolve_precision()
+    if recorded not in ("float32", "mixed_bfloat16"):
+        raise RunError(
+            f"run.json of {exp.id} records precision {recorded!r}, which is not a dtype policy "
+            "(float32 or mixed_bfloat16): correct it, or pass --restart to train from scratch."
+        )
+    here = exp.resolve_precision()
+    if recorded != here:
+        why = "emulates bfloat16 (slower)" if here == "float32" else "has native bfloat16"
+        log(
+            f"{exp.id} keeps the precision of its first start, {recorded}; this machine {why} "
+            f"and would start a new run in {here}."
+        )
+    return recorded
 
 
 # settings that a run cannot change half-way; each names the run.json key it is stored under

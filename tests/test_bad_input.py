@@ -1,8 +1,8 @@
-"""Every bad input of the README's table gets its one line and exit status 2, never a traceback.
+"""Every bad input of the docs' table gets its one line and exit status 2, never a traceback.
 
-Each case here is one row of the table in README.md (Bad input); the last test checks that the
-table quotes each message. Cases on damaged run files, a live lock and a full disk need a run
-to damage and are in test_runstate.py; the data-file cases are in test_data.py.
+Each case here is one row of the table in docs/reliability.md (Bad input); the last test checks
+that the table quotes each message. Cases on damaged run files, a live lock and a full disk need
+a run to damage and are in test_runstate.py; the data-file cases are in test_data.py.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def test_bad_input_gets_its_message_and_exit_2(smoke_runs, monkeypatch, capsys, 
 
 
 def test_the_readme_table_quotes_every_message():
-    readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("### Bad input") :]
+    readme = (REPO / "docs" / "reliability.md").read_text()
+    table = readme[readme.index("## Bad input") :]
     for row, _, _, message in CASES:
         assert message.replace("|", "\\|") in table, row

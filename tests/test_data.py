@@ -209,7 +209,7 @@ def test_download_is_saved_atomically_then_read_from_disk(tmp_path, monkeypatch,
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", downloaded)
     folder = tmp_path / "cache"
-    (a, b), (c, d) = data.load("mnist", data_dir=folder)
+    (a, b), _ = data.load("mnist", data_dir=folder)
     assert calls == [1]
     assert [p.name for p in folder.iterdir()] == ["mnist.npz"]  # no temporary file left
     np.testing.assert_array_equal(a, x_train)
@@ -271,7 +271,7 @@ def numbered(n: int) -> np.ndarray:
 
 
 def order(ds) -> list[int]:
-    return [int(round(v * 255)) for b in ds for v in np.asarray(b)[:, 0, 0, 0]]
+    return [round(float(v) * 255) for b in ds for v in np.asarray(b)[:, 0, 0, 0]]
 
 
 def test_pipeline_keeps_the_last_partial_batch():

@@ -282,6 +282,36 @@ def test_two_digits_only_are_flagged_by_the_missing_classes(mnist_test_probs):
     assert "classifier IS" not in verdict["mode_collapse_text"]  # IS is about 2: not the reason
 
 
+def test_a_vae_histogram_reads_as_classes_under_represented_never_as_mode_collapse(
+    mnist_test_probs,
+):
+    """The same skewed histogram: mode collapse for a GAN, a class imbalance for a VAE."""
+    probs, labels = mnist_test_probs
+    skewed = probs[(labels == 3) | (labels == 7)]
+    gan = evaluation.mode_collapse(skewed, family="gan")
+    vae = evaluation.mode_collapse(skewed, family="vae")
+    assert gan["mode_collapse"] is True and gan["mode_collapse_text"].startswith("mode collapse")
+    assert vae["classes_under_represented"] is True and "mode_collapse" not in vae
+    assert vae["class_balance_text"].startswith("classes under-represented in the samples: 8 of")
+    balanced = evaluation.mode_collapse(probs, family="vae")["class_balance_text"]
+    for text in (vae["class_balance_text"], balanced):
+        assert "mode collapse" not in text.lower()
+    # an older VAE file that called it mode collapse is said anew from its numbers
+    old = gan | {"classifier_is": evaluation.classifier_inception_score(skewed)}
+    assert "mode collapse" not in evaluation.diagnosis(old, "vae").lower()
+
+
+def test_fd_and_kid_come_with_their_spread():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(600, 8)), rng.normal(0.3, 1.0, size=(600, 8))
+    fd_std = evaluation.frechet_distance_std(a, b)
+    assert 0 < fd_std < evaluation.frechet_distance(a, b)
+    assert fd_std == evaluation.frechet_distance_std(a, b)  # seeded: reproducible
+    row = {"fd": 1.25, "fd_std": 0.05, "kid": 0.0123, "kid_std": 0.002}
+    table = evaluation.format_metrics_table([row])
+    assert "1.25 ± 0.0500" in table and "0.0123 ± 0.0020" in table
+
+
 def test_active_units_count_the_latent_dimensions_above_the_threshold():
     verdict = evaluation.active_units(np.array([0.0, 0.005, 0.02, 3.1]))
     assert verdict["active_units"] == 2 and verdict["latent_dim"] == 4
@@ -316,11 +346,12 @@ def test_evaluate_writes_the_diagnostics_in_words(smoke_runs, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     metrics = json.loads((tmp_path / "vae_mnist_z2" / "smoke" / "metrics.json").read_text())
-    assert len(metrics["class_histogram"]) == 10 and isinstance(metrics["mode_collapse"], bool)
+    assert len(metrics["class_histogram"]) == 10
+    assert isinstance(metrics["classes_under_represented"], bool)  # a VAE: no mode collapse
     assert metrics["latent_dim"] == 2 and 0 <= metrics["active_units"] <= 2
     assert "latent units" in metrics["active_units_text"]
-    assert "collapse" in metrics["mode_collapse_text"]
-    assert "Collapse diagnostics:" in out and metrics["mode_collapse_text"] in out
+    assert "class" in metrics["class_balance_text"] and "mode_collapse_text" not in metrics
+    assert "Collapse diagnostics:" in out and metrics["class_balance_text"] in out
     header = next(line for line in out.splitlines() if line.startswith("run "))
     assert "min class" in header and "active z" in header and "collapse" in header
     assert f"{metrics['active_units']}/2" in out
@@ -354,3 +385,48 @@ def test_evaluate_scores_the_trained_generator_beside_the_average(
     capsys.readouterr()
     assert main(["evaluate", "wgan_mnist", *runs, "-n", "200", "--trained-generator"]) != 0
     assert "has no generator average" in capsys.readouterr().err
+
+
+def test_extending_a_scored_run_retires_its_metrics_from_the_report(smoke_runs, tmp_path, capsys):
+    """Score a run, extend it by one epoch, rebuild the report: the old numbers are kept as
+    their epoch's and never shown as the extended model's; `status` says it is not scored."""
+    import shutil
+
+    from assignment4 import experiments, report
+    from assignment4.__main__ import main
+
+    shutil.copytree(smoke_runs / "wgan_mnist", tmp_path / "wgan_mnist")
+    folder = tmp_path / "wgan_mnist" / "smoke"
+    runs = ["--profile", "smoke", "--runs", str(tmp_path)]
+    done = json.loads((folder / "run.json").read_text())["epochs"]
+    assert main(["evaluate", "wgan_mnist", *runs, "-n", "200"]) == 0
+    scored = json.loads((folder / "metrics.json").read_text())
+    assert main(["status", *runs]) == 0
+    assert f"FD {scored['fd']:.4g}" in capsys.readouterr().out
+
+    assert main(["run", "wgan_mnist", *runs, "--epochs", str(done + 1)]) == 0
+    retired = folder / f"metrics_epoch_{done:03d}.json"
+    assert not (folder / "metrics.json").exists() and retired.exists()
+    assert json.loads(retired.read_text()) == scored  # kept as it was, under its epoch
+    run_info = json.loads((folder / "run.json").read_text())
+    side = json.loads((folder / "checkpoints" / f"epoch_{done:03d}.json").read_text())
+    assert scored["epoch"] == done and scored["weights_fingerprint"] == side["weights_fingerprint"]
+    assert run_info["epochs"] == done + 1
+    assert run_info["weights_fingerprint"] not in (None, scored["weights_fingerprint"])
+
+    # an old-style metrics.json (no fingerprint) beside the extended model is not its either
+    stale = {k: v for k, v in scored.items() if k not in ("epoch", "weights_fingerprint")}
+    (folder / "metrics.json").write_text(json.dumps(stale))
+    text = report.build_report(
+        tmp_path, "smoke", tmp_path / "figures", tmp_path / "report", tables=False
+    ).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `wgan_mnist`"))
+    assert "not scored" in row and report.fmt(scored["fd"]) not in row
+    assert "Not scored: `wgan_mnist`" in text
+    capsys.readouterr()
+    assert main(["status", *runs]) == 0
+    status_row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("wgan_mnist"))
+    assert "not scored" in status_row and f"FD {scored['fd']:.4g}" not in status_row
+    # the retired numbers are a point of the quality curve, at their own epoch
+    info = report.load_run(experiments.get("wgan_mnist"), tmp_path, "smoke")
+    assert [p[0] for p in report.quality_points(info)] == [done]

@@ -26,7 +26,7 @@ REPORT = {  # id: (figure, table, dataset, family, latent size)
 
 
 # The report leaves batch size, widths and learning rates open; these were chosen by measured
-# sample quality against CPU minutes (README, "Making every model learn").
+# sample quality against CPU minutes (docs/tuning.md).
 SMALL_BATCH = ("dcwgan_mnist", "dcgan_cifar10", "dcwgan_cifar10")
 WGAN_LR = 2e-4
 

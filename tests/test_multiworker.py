@@ -76,7 +76,6 @@ def wait_all(procs, timeout=400):
                 proc.kill()
 
 
-@pytest.mark.slow
 # dcgan_cifar10: batch norm across workers
 @pytest.mark.parametrize("exp_id", ["vae_mnist_z2", "gan_mnist", "wgan_mnist", "dcgan_cifar10"])
 def test_two_workers_train_a_smoke_run(tmp_path, child_env, exp_id):
@@ -106,7 +105,6 @@ def test_two_workers_train_a_smoke_run(tmp_path, child_env, exp_id):
         np.testing.assert_array_equal(value, final[worker][name], err_msg=name)
 
 
-@pytest.mark.slow
 def test_a_killed_worker_stops_the_other_with_one_line_and_both_resume(tmp_path, child_env):
     runs = tmp_path / "runs"
     cluster = [f"127.0.0.1:{p}" for p in free_ports(2)]
@@ -137,7 +135,6 @@ def test_a_killed_worker_stops_the_other_with_one_line_and_both_resume(tmp_path,
     assert {k: len(v) for k, v in history.items()} == dict.fromkeys(history, 12)
 
 
-@pytest.mark.slow
 def test_workers_that_would_resume_from_different_epochs_all_stop(tmp_path, child_env):
     """Worker 1 lost its folder: it would start from scratch while the chief goes on."""
     runs = tmp_path / "runs"

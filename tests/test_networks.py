@@ -102,7 +102,7 @@ def test_dcwgan_mnist_networks_follow_the_report():
     exp = experiments.get("dcwgan_mnist")
     g, c = build(exp, "generator"), build(exp, "critic")
     # Layer kinds, counts, kernels and strides are the report's; the generator's widths are
-    # half the usual ones, chosen by measurement (README, "Making every model learn").
+    # half the usual ones, chosen by measurement (docs/tuning.md, "The GANs on a CPU budget").
     assert dense_units(g) == [7 * 7 * 128]
     assert conv_layers(g) == [("convT", 64, 5, 1), ("convT", 32, 5, 2), ("convT", 1, 5, 2)]
     assert batch_norms(g) == 3
@@ -114,7 +114,7 @@ def test_dcwgan_mnist_networks_follow_the_report():
 def test_dcgan_cifar10_networks_follow_the_report():
     exp = experiments.get("dcgan_cifar10")
     g, d = build(exp, "generator"), build(exp, "discriminator")
-    assert dense_units(g) == [4 * 4 * 256]  # the usual DCGAN widths (README)
+    assert dense_units(g) == [4 * 4 * 256]  # the usual DCGAN widths (docs/tuning.md)
     assert conv_layers(g) == [("convT", 128, 4, 2), ("convT", 64, 4, 2), ("convT", 3, 4, 2)]
     assert conv_layers(d) == [("conv", 64, 4, 2), ("conv", 128, 4, 2), ("conv", 256, 4, 2)]
     assert batch_norms(d) == 2

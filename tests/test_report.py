@@ -62,11 +62,30 @@ def write_run(runs: Path, exp_id: str, n: int, planned: int | None = None, metri
         "wall_time_s": 61.0,
         "status": "complete" if n == (planned or n) else "running",
         "finished_at": "2025-01-01T00:00:00",
+        "weights_fingerprint": weights_of(exp_id, n),
     }
     (run_dir / "run.json").write_text(json.dumps(run))
-    if metrics is not None:
-        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    if metrics is not None:  # scored the final model, unless the metrics say otherwise
+        bound = {"epoch": n, "weights_fingerprint": weights_of(exp_id, n)}
+        (run_dir / "metrics.json").write_text(json.dumps(bound | metrics))
     return run_dir
+
+
+def weights_of(exp_id: str, epoch: int) -> str:
+    """A stand-in weights fingerprint of one run's model at one epoch."""
+    return f"{exp_id}@{epoch}"
+
+
+def write_checkpoint(run_dir: Path, epoch: int, metrics: dict | None = None) -> None:
+    """A checkpoint's weights and side file (with its fingerprint), and metrics that scored it."""
+    exp_id, folder = run_dir.parent.name, run_dir / "checkpoints"
+    folder.mkdir(exist_ok=True)
+    (folder / f"epoch_{epoch:03d}.weights.h5").write_bytes(b"stand-in")
+    side = {"epoch": epoch, "seed_states": [], "weights_fingerprint": weights_of(exp_id, epoch)}
+    (folder / f"epoch_{epoch:03d}.json").write_text(json.dumps(side))
+    if metrics is not None:
+        bound = {"epoch": epoch, "weights_fingerprint": weights_of(exp_id, epoch)}
+        (run_dir / f"metrics_epoch_{epoch:03d}.json").write_text(json.dumps(bound | metrics))
 
 
 def links(markdown: str) -> list[str]:
@@ -162,10 +181,12 @@ def test_without_metrics_the_report_says_how_to_make_them(built):
     assert "three claims" not in text
 
 
-def metrics(fd, kid, elbo=None, dataset_offset=0.0):
+def metrics(fd, kid, elbo=None, dataset_offset=0.0, fd_std=0.5, kid_std=0.002):
     m = {
         "fd": fd,
+        "fd_std": fd_std,
         "kid": kid,
+        "kid_std": kid_std,
         "classifier_is": 5.0,
         "fd_real": 1.5 + dataset_offset,
         "kid_real": 0.001,
@@ -187,19 +208,19 @@ def test_metrics_table_and_claims(tmp_path):
         runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
     ).read_text()
     assert "**not** Inception FID" in text
-    assert "| `vae_mnist_z128` | MNIST | 2 | 1000 | 10 | 0.01 | 5 | -95 |" in text
+    assert "| `vae_mnist_z128` | MNIST | 2 | 1000 | 10 ± 0.5 | 0.01 ± 0.002 | 5 | -95 |" in text
     assert "| real vs real | MNIST | - | - | 1.5 | 0.001 | 9.8 | - |" in text
     assert "MNIST 99.10%" in text
     assert "Not evaluated yet: `vae_cifar10`" in text
     claims = text.split("## 4 The report's three claims")[1]
     lines = [line for line in claims.splitlines() if line.startswith("- **")]
     assert len(lines) == 3
-    assert "FD 10 (`vae_mnist_z128`) vs 30 (`vae_mnist_z2`)" in lines[0]
+    assert "FD 10 ± 0.5 (`vae_mnist_z128`) vs 30 ± 0.5 (`vae_mnist_z2`)" in lines[0]
     assert lines[0].endswith("**Supported**.")
     assert "favouring `wgan_mnist`" in lines[1] and "favouring `dcwgan_mnist`" in lines[1]
     assert lines[1].endswith("**Not supported**.")
     assert "Collapse diagnostics" not in text  # the metrics carry none
-    assert "no metrics.json for `convvae_cifar10`, `vae_cifar10`" in lines[2]
+    assert "no scored metrics.json for `convvae_cifar10`, `vae_cifar10`" in lines[2]
     assert lines[2].endswith("**Not checked**.")
 
 
@@ -207,8 +228,7 @@ def test_quality_along_runs_from_scored_checkpoints(tmp_path):
     runs = tmp_path / "runs"
     gan = write_run(runs, "gan_mnist", 10, metrics=metrics(3.0, 0.01) | {"classifier_is": 7.0})
     for epoch, score, fd in ((5, 6.0, 6.0), (2, 4.0, 9.0)):
-        m = metrics(fd, 0.02) | {"classifier_is": score, "epoch": epoch}
-        (gan / f"metrics_epoch_{epoch:03d}.json").write_text(json.dumps(m))
+        write_checkpoint(gan, epoch, metrics(fd, 0.02) | {"classifier_is": score})
     # the trained generator's score beside a generator average's is not a point of the curve
     (gan / "metrics_epoch_005_trained_generator.json").write_text(json.dumps(metrics(1.0, 0.1)))
     write_run(runs, "wgan_mnist", 3, metrics=metrics(20.0, 0.02))  # its end only: one point
@@ -253,7 +273,7 @@ def test_tables_drawn_from_models_with_real_row(tmp_path, monkeypatch):
         sampled.append(path)
         return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
 
-    def real_images(dataset, n):
+    def real_images(dataset, n, data_dir=None):
         loaded.append(dataset)
         return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
 
@@ -335,3 +355,69 @@ def test_the_report_says_mode_and_posterior_collapse_in_words(tmp_path):
         "- `vae_mnist_z2`: no mode collapse: every class gets at least 7.0% of the samples. "
         "posterior collapse: none of the 2 latent units is active." in text
     )
+
+
+def test_a_gap_within_the_spread_is_not_separable(tmp_path):
+    claim = report.Claim("a beats b", "a", "b", ("fd", "kid"))
+    close = {"fd": 10.0, "fd_std": 2.0, "kid": 0.010, "kid_std": 0.001}
+    far = {"fd": 30.0, "fd_std": 2.0, "kid": 0.030, "kid_std": 0.001}
+    verdict, detail = report.claim_verdict(claim, {"a": close, "b": close | {"fd": 12.0}})
+    assert verdict == "not separable at this budget"
+    assert "FD 10 ± 2 (`a`) vs 12 ± 2 (`b`): the gap 2 is within the spread 2.828" in detail
+    assert report.claim_verdict(claim, {"a": close, "b": far})[0] == "supported"
+    assert report.claim_verdict(claim, {"a": far, "b": close})[0] == "not supported"
+    # without a recorded spread an FD gap of a few percent cannot decide either
+    bare = {"a": {"fd": 10.0, "kid": 0.01}, "b": {"fd": 10.5, "kid": 0.02}}
+    assert report.claim_verdict(claim, bare)[0] == "not separable at this budget"
+    runs = tmp_path / "runs"
+    write_run(runs, "wgan_mnist", 2, metrics=metrics(20.0, 0.02, fd_std=3.0, kid_std=0.01))
+    write_run(runs, "dcwgan_mnist", 2, metrics=metrics(18.0, 0.015, fd_std=3.0, kid_std=0.01))
+    text = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
+    ).read_text()
+    line = next(line for line in text.splitlines() if "DC-WGAN beats WGAN" in line)
+    assert line.endswith("**Not separable at this budget**.")
+    assert "by more than the spread of the gap" in text  # the rule, stated
+
+
+def test_a_vae_row_never_says_mode_collapse(tmp_path):
+    runs = tmp_path / "runs"
+    skewed = [0.0, 0.0, 0.0, 0.45, 0.0, 0.0, 0.0, 0.55, 0.0, 0.0]
+    said_before = {  # as evaluate wrote it for every family
+        "class_histogram": skewed,
+        "min_class_fraction": 0.0,
+        "mode_collapse": True,
+        "mode_collapse_text": "mode collapse: 8 of 10 classes get under 2% of the samples.",
+    }
+    write_run(runs, "vae_mnist_z128", 2, metrics=metrics(30.0, 0.03, elbo=-95.0) | said_before)
+    write_run(runs, "gan_mnist", 2, metrics=metrics(30.0, 0.03) | said_before)
+    text = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
+    ).read_text()
+    vae = next(line for line in text.splitlines() if line.startswith("- `vae_mnist_z128`:"))
+    gan = next(line for line in text.splitlines() if line.startswith("- `gan_mnist`:"))
+    assert "mode collapse" not in vae.lower()
+    assert "classes under-represented in the samples: 8 of 10 classes" in vae
+    assert gan.startswith("- `gan_mnist`: mode collapse: 8 of 10 classes")
+
+
+def test_metrics_of_other_weights_are_not_scored(tmp_path):
+    """metrics.json of an earlier epoch, of unknown weights, or of a run still going on."""
+    runs = tmp_path / "runs"
+    earlier = metrics(11.0, 0.011, elbo=-91.0) | {
+        "epoch": 1,
+        "weights_fingerprint": weights_of("vae_mnist_z128", 1),
+    }
+    write_run(runs, "vae_mnist_z128", 2, metrics=earlier)
+    old_file = write_run(runs, "vae_mnist_z2", 2)
+    (old_file / "metrics.json").write_text(json.dumps(metrics(33.0, 0.033, elbo=-133.0)))
+    write_run(runs, "wgan_mnist", 2, planned=5, metrics=metrics(22.0, 0.022))
+    text = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
+    ).read_text()
+    table = text.split(report.TEXT["metrics_heading"])[1].split("## 4")[0]
+    for exp_id, fd in (("vae_mnist_z128", "11"), ("vae_mnist_z2", "33"), ("wgan_mnist", "22")):
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{exp_id}`"))
+        assert row.count("not scored") >= 3 and f"| {fd}" not in row, row
+    assert "Not scored: `vae_mnist_z128`, `vae_mnist_z2`, `wgan_mnist`" in table
+    assert "three claims" not in text and "-91" not in text  # no verdict from other weights
