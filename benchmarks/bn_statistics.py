@@ -17,6 +17,8 @@ import argparse
 import json
 
 import assignment4  # noqa: F401  (first: oneDNN and log settings precede TensorFlow)
+
+# isort: split
 import keras
 import numpy as np
 

@@ -17,6 +17,8 @@ import json
 import time
 
 import assignment4  # noqa: F401  (first: oneDNN and log settings precede TensorFlow)
+
+# isort: split
 from quality_curve import configured
 
 

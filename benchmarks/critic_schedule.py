@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import assignment4  # noqa: F401  (first: oneDNN and log settings precede TensorFlow)
+
+# isort: split
 import keras
 import tensorflow as tf
 from quality_curve import configured, score

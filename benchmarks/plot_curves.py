@@ -13,11 +13,12 @@ import argparse
 import json
 from collections import defaultdict
 
-import assignment4  # noqa: F401
 import matplotlib
 
+import assignment4  # noqa: F401
+
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 REAL_IS = {"mnist": 9.64, "cifar10": 7.28}  # real training images vs test set (evaluate)
 
@@ -32,9 +33,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for line in open(args.jsonl):
-        row = json.loads(line)
-        curves[row["id"]][row["label"]].append(row)
+    with open(args.jsonl) as rows:
+        for line in rows:
+            row = json.loads(line)
+            curves[row["id"]][row["label"]].append(row)
     ids = list(curves)
     cols = min(3, len(ids))
     rows = -(-len(ids) // cols)
@@ -46,11 +48,15 @@ def main(argv=None) -> None:
         dataset = "mnist" if exp_id.endswith("mnist") else "cifar10"
         ax.axhline(REAL_IS[dataset], ls=":", c="grey", lw=1, label="real images")
         ax.set_title(exp_id)
-        ax.set_xlabel({"cpu_minutes": "CPU minutes of training", "minutes": "wall minutes"}.get(args.x, args.x))
+        ax.set_xlabel(
+            {"cpu_minutes": "CPU minutes of training", "minutes": "wall minutes"}.get(
+                args.x, args.x
+            )
+        )
         ax.set_ylabel("classifier IS")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(ids):]:
+    for ax in list(axes.flat)[len(ids) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)

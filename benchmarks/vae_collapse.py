@@ -20,6 +20,8 @@ import argparse
 import json
 
 import assignment4  # noqa: F401  (first: oneDNN and log settings precede TensorFlow)
+
+# isort: split
 import keras
 import numpy as np
 
@@ -79,8 +81,10 @@ def probe(exp_id: str, variant: str, epochs: int, seed: int) -> dict:
     return {
         "variant": variant,
         "before_training": before,
-        **{k: [round(v, 3) for v in history.history[k]]
-           for k in ("reconstruction", "kl", "val_reconstruction", "val_kl")},  # fmt: skip
+        **{
+            k: [round(v, 3) for v in history.history[k]]
+            for k in ("reconstruction", "kl", "val_reconstruction", "val_kl")
+        },
         "dead_relu_encoder": dead_relu_share(model.encoder, x),
         "dead_relu_decoder": dead_relu_share(model.decoder, mean),
     }
