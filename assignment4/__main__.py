@@ -9,6 +9,7 @@ import sys
 import time
 
 from assignment4.errors import Assignment4Error
+from assignment4.training import profiles
 
 
 def _positive_int(text: str) -> int:
@@ -35,7 +36,7 @@ def cmd_data(args) -> None:
         print(f"  train images per class: {s['train_class_counts']}")
         print(f"  test images per class:  {s['test_class_counts']}")
     if args.preview:
-        from assignment4 import plots
+        from assignment4.reporting import plots
 
         path = plots.save_data_preview(args.names, args.preview, args.data_dir)
         print(f"Preview written to {path}")
@@ -54,14 +55,14 @@ def cmd_list(args) -> None:
     print(format_table(header, rows))
     print(
         "\nEpochs per profile. Profiles: "
-        + "; ".join(f"{p.name}: {p.description}" for p in experiments.PROFILES.values())
+        + "; ".join(f"{p.name}: {p.description}" for p in profiles.PROFILES.values())
     )
 
 
 def cmd_status(args) -> None:
-    from assignment4 import artifacts, experiments
+    from assignment4 import artifacts
 
-    prof = experiments.profile(args.profile).name
+    prof = profiles.profile(args.profile).name
     print(artifacts.format_status(artifacts.status(prof, args.runs)))
 
 
@@ -69,7 +70,7 @@ def cmd_run(args) -> None:
     from assignment4 import experiments, training
 
     ids = experiments.resolve_ids(args.ids)
-    prof = experiments.profile(args.profile).name
+    prof = profiles.profile(args.profile).name
     for exp_id in ids:
         training.run_experiment(
             experiments.get(exp_id),
@@ -87,7 +88,7 @@ def cmd_sample(args) -> None:
     from assignment4 import artifacts, experiments
 
     exp = experiments.get(args.id)
-    prof = experiments.profile(args.profile).name
+    prof = profiles.profile(args.profile).name
     out = artifacts.sample_run(
         exp.id, prof, args.n, args.out, args.runs, seed=args.seed, epoch=args.epoch
     )
@@ -98,7 +99,7 @@ def cmd_sample(args) -> None:
 def cmd_evaluate(args) -> None:
     from assignment4 import evaluation, experiments
 
-    prof = experiments.profile(args.profile).name
+    prof = profiles.profile(args.profile).name
     rows = []
     ids = experiments.resolve_ids(args.ids)
     for k, exp_id in enumerate(ids, 1):
@@ -118,9 +119,9 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from assignment4 import experiments, report
+    from assignment4.reporting import report
 
-    prof = experiments.profile(args.profile).name
+    prof = profiles.profile(args.profile).name
     # one pass: build_report draws each figure and table once (none with --no-figures)
     path = report.build_report(
         args.runs,
@@ -143,7 +144,7 @@ def cmd_bench(args) -> None:
 
 
 def cmd_train_classifiers(args) -> None:
-    from assignment4 import classifier
+    from assignment4.evaluation import classifier
 
     for name in args.datasets:
         classifier.train(name, epochs=args.epochs, seed=args.seed)

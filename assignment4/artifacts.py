@@ -14,17 +14,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from assignment4 import experiments, fingerprint, optimizers
+from assignment4 import experiments, models
 from assignment4.errors import ConfigError, RunError
 from assignment4.fileio import atomic_path, read_json
-from assignment4.runstate import DAMAGED_FILE_ERRORS, checkpoint_epochs, load_checkpoint
+from assignment4.models import optimizers
 from assignment4.texttable import format_table
-from assignment4.training import run_dir
+from assignment4.training import fingerprint
+from assignment4.training.runner import run_dir
+from assignment4.training.runstate import DAMAGED_FILE_ERRORS, checkpoint_epochs, load_checkpoint
 
 # The package's own classes in a saved model: its three model families and its fused Adam.
 CUSTOM_OBJECTS = {
     keras.saving.get_registered_name(cls): cls
-    for cls in (*experiments.FAMILIES.values(), optimizers.Adam)
+    for cls in (*models.FAMILIES.values(), optimizers.Adam)
 }
 
 

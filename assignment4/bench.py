@@ -21,10 +21,10 @@ import time
 import tensorflow as tf
 
 from assignment4 import experiments
-from assignment4 import precision as precision_lib
 from assignment4.fileio import write_json
+from assignment4.models import precision as precision_lib
 from assignment4.texttable import format_table
-from assignment4.training import devices, versions
+from assignment4.training.provenance import devices, versions
 
 
 def gemm_gflops(n: int = 2048, repeats: int = 10) -> float:

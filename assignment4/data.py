@@ -1,4 +1,5 @@
-"""MNIST and CIFAR-10: find, validate and cache the arrays; build tf.data pipelines.
+"""MNIST and CIFAR-10: find, validate and cache the arrays; build tf.data pipelines, and an
+experiment's training and test pipelines under a profile (`DataPlan`).
 
 Images stay uint8 in memory and are scaled one batch at a time, so a pipeline costs
 one copy of the data set, not four.
@@ -6,7 +7,9 @@ one copy of the data set, not four.
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,3 +262,72 @@ def summary(name: str, data_dir: str | os.PathLike | None = None) -> dict:
         "train_class_counts": np.bincount(y_train.ravel(), minlength=10).tolist(),
         "test_class_counts": np.bincount(y_test.ravel(), minlength=10).tolist(),
     }
+
+
+# --- an experiment's data under one profile ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """What one experiment trains and tests on under one profile.
+
+    Attributes:
+        dataset: 'mnist' or 'cifar10'.
+        scale: 'unit' ([0, 1], VAEs) or 'symmetric' ([-1, 1], tanh generators).
+        batch_size: images per (critic) update.
+        n_critic: critic updates per training step (1 for VAEs and GANs): a WGAN's training
+            batches hold `n_critic * batch_size` images, one slice per critic update.
+        train_size / test_size: images used (None: all of the split).
+        name: names the experiment in warnings.
+    """
+
+    dataset: str
+    scale: str
+    batch_size: int
+    n_critic: int = 1
+    train_size: int | None = None
+    test_size: int | None = None
+    name: str = ""
+
+    @property
+    def images_per_step(self) -> int:
+        return self.batch_size * self.n_critic
+
+
+@functools.lru_cache(maxsize=4)
+def load_cached(name: str, data_dir: str | os.PathLike | None = None):
+    """`load`, cached per process (CIFAR-10 is 180 MB)."""
+    return load(name, data_dir)
+
+
+def sizes(plan: DataPlan) -> tuple[int, int]:
+    """(training images, test images) that `datasets(plan)` uses."""
+    ds = spec(plan.dataset)
+    n_train = min(plan.train_size or ds.n_train, ds.n_train)
+    rest = n_train % plan.images_per_step
+    if 0 < rest < plan.n_critic:
+        n_train -= rest
+    return n_train, min(plan.test_size or ds.n_test, ds.n_test)
+
+
+def datasets(plan: DataPlan, seed: int = 0, data_dir: str | os.PathLike | None = None):
+    """(train, test) `tf.data` pipelines of scaled images: training batches of
+    `plan.images_per_step` images, shuffled with `seed`; test batches of `plan.batch_size`."""
+    (x_train, _), (x_test, _) = load_cached(plan.dataset, data_dir)
+    x_train = _fit_critic_slices(x_train[: plan.train_size], plan)
+    train = pipeline(x_train, plan.images_per_step, plan.scale, shuffle=True, seed=seed)
+    test = pipeline(x_test, plan.batch_size, plan.scale, shuffle=False, limit=plan.test_size)
+    return train, test
+
+
+def _fit_critic_slices(x, plan: DataPlan):
+    """Drop the few images that would leave a critic update with an empty batch (and say so)."""
+    rest = len(x) % plan.images_per_step
+    if 0 < rest < plan.n_critic:
+        warnings.warn(
+            f"{plan.name}: dropping the last {rest} training images; fewer than "
+            f"n_critic={plan.n_critic} would leave a critic update without a batch.",
+            stacklevel=3,
+        )
+        return x[: len(x) - rest]
+    return x

@@ -12,27 +12,17 @@ report read them from here.
 
 from __future__ import annotations
 
-import copy
-import functools
 import os
-import warnings
 from dataclasses import dataclass
 
 import keras
 
 from assignment4 import data as data_lib
-from assignment4 import optimizers as optimizers_lib
-from assignment4 import precision as precision_lib
-from assignment4 import training
+from assignment4 import models
 from assignment4.errors import ConfigError
-from assignment4.gan import GAN
-from assignment4.profiles import PROFILE_ENV, PROFILES, Profile, profile  # noqa: F401
-from assignment4.vae import VAE
-from assignment4.wgan import WGAN
-
-FAMILIES = {"vae": VAE, "gan": GAN, "wgan": WGAN}
-
-_resolve_profile = profile  # for methods whose `profile` argument hides the function
+from assignment4.models import optimizers as optimizers_lib
+from assignment4.models import precision as precision_lib
+from assignment4.training import profiles, run_experiment
 
 
 def _adam(lr: float, beta_1: float = 0.9) -> dict:
@@ -99,40 +89,13 @@ class Experiment:
         """Real images one `fit` step consumes (a WGAN step holds n_critic critic batches)."""
         return self.batch_size * self.model.get("n_critic", 1)
 
-    def settings_text(self, precision: str | None = None) -> str:
-        """The hyper-parameters the report leaves open, in one line (captions, notebooks).
-
-        `precision`: the dtype policy a run used (`resolve_precision()`), to name it; the
-        registry's value when None.
-        """
-        parts = [f"batch {self.batch_size}"]
-        nets = [(k, v) for k, v in self.model.items() if isinstance(v, dict) and "type" in v]
-        parts.append(", ".join(f"{name} {_network_text(spec)}" for name, spec in nets))
-        by_config: dict[str, list[str]] = {}
-        for name, config in self.optimizers.items():
-            by_config.setdefault(_optimizer_text(config), []).append(_OPTIMIZER_OF[name])
-        parts.extend(
-            f"{' and '.join(names)}: {text}" if all(names) else text
-            for text, names in by_config.items()
-        )
-        if "n_critic" in self.model:
-            parts.append(f"n_critic {self.model['n_critic']}, clip {self.model['clip_value']:g}")
-        if self.model.get("generator_ema") is not None:
-            parts.append(f"samples from a generator EMA {self.model['generator_ema']:g}")
-        precision = precision or self.precision
-        if precision == "mixed_bfloat16":
-            parts.append("bfloat16 compute (mixed precision)")
-        elif precision == "auto":
-            parts.append("bfloat16 compute where the hardware has it")
-        return "; ".join(parts)
-
     def resolve_precision(self) -> str:
         """The dtype policy this experiment trains under on this machine."""
         return precision_lib.resolve(self.precision)
 
     def epochs(self, profile_name: str | None = None) -> int:
         """Epochs under a profile."""
-        p = profile(profile_name)
+        p = profiles.profile(profile_name)
         return self.quick_epochs if p.name == "quick" else p.epochs
 
     def build(
@@ -142,114 +105,45 @@ class Experiment:
         jit_compile: bool | None = None,
         precision: str | None = None,
     ):
-        """A compiled model, created in `strategy`'s scope when one is given.
+        """A compiled model (`models.build`), created in `strategy`'s scope when one is given;
+        its layers take the dtype policy `precision` (the registry's when None)."""
+        return models.build(
+            self.family,
+            name=self.id,
+            data_shape=self.data_spec.image_shape,
+            model=self.model,
+            optimizers=self.optimizers,
+            seed=seed,
+            jit_compile=self.jit_compile if jit_compile is None else jit_compile,
+            steps_per_execution=self.steps_per_execution,
+            precision_name=precision or self.precision,
+            strategy=strategy,
+        )
 
-        Its layers take the dtype policy `precision` (the registry's, resolved for this
-        machine, when None); the process-wide policy is left as it was.
-        """
-        scope = strategy.scope() if strategy is not None else _null_scope()
-        policy = precision_lib.resolve(precision or self.precision)
-        with scope, precision_lib.policy(policy):
-            model = FAMILIES[self.family](
-                data_shape=self.data_spec.image_shape, seed=seed, name=self.id, **self.model
-            )
-            model.compile(
-                jit_compile=self.jit_compile if jit_compile is None else jit_compile,
-                # Keras 3.15's multi-step loop fails inside MirroredStrategy ("You must feed
-                # a value for placeholder"): one step per call there.
-                steps_per_execution=1 if strategy is not None else self.steps_per_execution,
-                # deserialize() edits its argument: give it a copy, keep the registry intact
-                **{
-                    k: keras.optimizers.deserialize(copy.deepcopy(v))
-                    for k, v in self.optimizers.items()
-                },
-            )
-        return model
+    def data_plan(self, profile_name: str | None = None) -> data_lib.DataPlan:
+        """What this experiment trains and tests on under a profile."""
+        p = profiles.profile(profile_name)
+        return data_lib.DataPlan(
+            dataset=self.dataset,
+            scale=self.scale,
+            batch_size=self.batch_size,
+            n_critic=self.model.get("n_critic", 1),
+            train_size=p.train_size,
+            test_size=p.test_size,
+            name=self.id,
+        )
 
     def datasets(self, profile: str | None = None, seed: int = 0, data_dir=None):
-        """(train, test) `tf.data` pipelines of scaled images for a profile.
+        """(train, test) `tf.data` pipelines of scaled images for a profile (`data.datasets`).
 
         A WGAN's training batches hold `n_critic * batch_size` images, one slice per critic
         update (see `WGAN`); test batches are always `batch_size`.
         """
-        p = _resolve_profile(profile)
-        (x_train, _), (x_test, _) = load_data(self.dataset, data_dir)
-        x_train = _fit_wgan_remainder(
-            x_train[: p.train_size], self.images_per_step, self.model.get("n_critic", 1), self.id
-        )
-        train = data_lib.pipeline(
-            x_train, self.images_per_step, self.scale, shuffle=True, seed=seed
-        )
-        test = data_lib.pipeline(
-            x_test, self.batch_size, self.scale, shuffle=False, limit=p.test_size
-        )
-        return train, test
+        return data_lib.datasets(self.data_plan(profile), seed=seed, data_dir=data_dir)
 
     def data_sizes(self, profile: str | None = None, data_dir=None) -> tuple[int, int]:
         """(train images, test images) that `datasets(profile)` uses."""
-        p = _resolve_profile(profile)
-        spec = self.data_spec
-        n_train = min(p.train_size or spec.n_train, spec.n_train)
-        n_critic = self.model.get("n_critic", 1)
-        rest = n_train % self.images_per_step
-        if 0 < rest < n_critic:
-            n_train -= rest
-        return n_train, min(p.test_size or spec.n_test, spec.n_test)
-
-
-_OPTIMIZER_OF = {
-    "optimizer": "",
-    "d_optimizer": "discriminator",
-    "critic_optimizer": "critic",
-    "g_optimizer": "generator",
-}
-
-
-def _network_text(spec: dict) -> str:
-    """Widths of a network spec: '784-512-256', '7x7x128-64-32 (5x5)'."""
-    if "units" in spec:
-        return "-".join(map(str, spec["units"]))
-    widths = "-".join(map(str, spec["filters"]))
-    if "base" in spec:
-        widths = "x".join(map(str, spec["base"])) + "-" + widths
-    k = spec.get("kernel_size", 4)
-    return f"{widths} ({k}x{k})"
-
-
-def _optimizer_text(config: dict) -> str:
-    """'Adam(lr 0.0002, beta_1 0.5)' from a Keras optimizer config."""
-    name = config["class_name"].split(">")[-1]
-    args = ", ".join(
-        f"{'lr' if k == 'learning_rate' else k} {v:g}" for k, v in config["config"].items()
-    )
-    return f"{name}({args})"
-
-
-class _null_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _fit_wgan_remainder(x, step_images: int, n_critic: int, exp_id: str):
-    """Drop the few images that would leave a critic update with an empty batch (and say so)."""
-    rest = len(x) % step_images
-    if 0 < rest < n_critic:
-        warnings.warn(
-            f"{exp_id}: dropping the last {rest} training images; fewer than n_critic={n_critic} "
-            "would leave a critic update without a batch.",
-            stacklevel=3,
-        )
-        return x[: len(x) - rest]
-    return x
-
-
-@functools.lru_cache(maxsize=4)
-def load_data(name: str, data_dir=None):
-    """`data.load`, cached per process (CIFAR-10 is 180 MB)."""
-    return data_lib.load(name, data_dir)
+        return data_lib.sizes(self.data_plan(profile))
 
 
 # --- the nine experiments of the report ------------------------------------------------------
@@ -432,9 +326,9 @@ def run(
     `runstate.RunConflict` and is left as it is; `restart=True` deletes it and starts over.
     Returns the run folder.
     """
-    return training.run_experiment(
+    return run_experiment(
         get(exp_id),
-        profile=_resolve_profile(profile).name,
+        profile=profiles.profile(profile).name,
         runs=runs,
         strategy=strategy,
         epochs=epochs,

@@ -26,17 +26,17 @@ def _no_user_settings(monkeypatch):
 @pytest.fixture(scope="session")
 def mnist():
     """`((x_train, y_train), (x_test, y_test))` of the real MNIST file, loaded once."""
-    from assignment4 import experiments
+    from assignment4 import data
 
-    return experiments.load_data("mnist", None)
+    return data.load_cached("mnist", None)
 
 
 @pytest.fixture(scope="session")
 def cifar10():
     """`((x_train, y_train), (x_test, y_test))` of the real CIFAR-10 file, loaded once."""
-    from assignment4 import experiments
+    from assignment4 import data
 
-    return experiments.load_data("cifar10", None)
+    return data.load_cached("cifar10", None)
 
 
 @pytest.fixture(scope="session")

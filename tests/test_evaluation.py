@@ -392,8 +392,9 @@ def test_extending_a_scored_run_retires_its_metrics_from_the_report(smoke_runs, 
     their epoch's and never shown as the extended model's; `status` says it is not scored."""
     import shutil
 
-    from assignment4 import experiments, report
+    from assignment4 import experiments
     from assignment4.__main__ import main
+    from assignment4.reporting import report
 
     shutil.copytree(smoke_runs / "wgan_mnist", tmp_path / "wgan_mnist")
     folder = tmp_path / "wgan_mnist" / "smoke"

@@ -11,6 +11,7 @@ import pytest
 
 from assignment4 import experiments
 from assignment4.errors import ConfigError
+from assignment4.training import profiles
 
 REPORT = {  # id: (figure, table, dataset, family, latent size)
     "vae_mnist_z128": (1, 1, "mnist", "vae", 128),
@@ -99,18 +100,18 @@ def test_all_expands_to_every_id_in_order():
 
 
 def test_profile_defaults_to_full_and_reads_the_environment(monkeypatch):
-    assert experiments.profile().name == "full"
-    monkeypatch.setenv(experiments.PROFILE_ENV, "smoke")
-    assert experiments.profile().name == "smoke"
-    assert experiments.profile("quick").name == "quick"  # an explicit name wins
+    assert profiles.profile().name == "full"
+    monkeypatch.setenv(profiles.PROFILE_ENV, "smoke")
+    assert profiles.profile().name == "smoke"
+    assert profiles.profile("quick").name == "quick"  # an explicit name wins
 
 
 def test_unknown_profile_is_rejected(monkeypatch):
     with pytest.raises(ConfigError, match="full, quick, smoke"):
-        experiments.profile("fast")
-    monkeypatch.setenv(experiments.PROFILE_ENV, "tiny")
+        profiles.profile("fast")
+    monkeypatch.setenv(profiles.PROFILE_ENV, "tiny")
     with pytest.raises(ConfigError, match="'tiny'"):
-        experiments.profile()
+        profiles.profile()
     with pytest.raises(ConfigError):
         experiments.get("gan_mnist").epochs()
 

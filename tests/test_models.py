@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from assignment4 import data, experiments, gan, vae, wgan
-from assignment4.base import GenerativeModel, to_uint8
+from assignment4 import data, experiments
+from assignment4.models import gan, vae, wgan
+from assignment4.models.base import GenerativeModel, to_uint8
 
 LOG2 = math.log(2.0)
 WGAN_IDS = [i for i, e in experiments.EXPERIMENTS.items() if e.family == "wgan"]

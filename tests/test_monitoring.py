@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 from crashes import kill_before_second_backup
 
-from assignment4 import experiments, monitoring, training
+from assignment4 import experiments, training
 from assignment4.__main__ import main
+from assignment4.training import monitoring
 
 
 def read(path):

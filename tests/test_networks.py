@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from assignment4 import experiments, networks
+from assignment4 import experiments
+from assignment4.models import networks
 
 ROLES = ("encoder", "decoder", "generator", "discriminator", "critic")
 

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from assignment4 import experiments
+from assignment4 import experiments, models
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -274,7 +274,7 @@ def test_model_notebook_shows_train_step_and_losses_from_the_package(exp_id):
     for node in ast.walk(_tree(cell)):
         if isinstance(node, ast.Assign) and [_dotted(t) for t in node.targets] == ["shown"]:
             shown = {_dotted(e) for e in node.value.elts}
-    module = experiments.FAMILIES[exp.family].__module__
+    module = models.FAMILIES[exp.family].__module__
     prefix = module.rsplit(".", 1)[1] + "."
     names = {s.removeprefix(prefix) for s in shown if s}
     wanted = set(SHOWN[exp.family])

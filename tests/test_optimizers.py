@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from assignment4 import optimizers
+from assignment4.models import optimizers
 
 
 def _train(optimizer, steps: int = 5, seed: int = 0):
@@ -59,7 +59,17 @@ def test_fused_adam_round_trips_through_its_config():
 def test_keras_version_is_the_one_the_fused_adam_follows():
     """The fused update uses Keras' private slot lists; a new Keras must be re-checked."""
     assert keras.__version__.startswith(optimizers.KERAS_VERSION + "."), (
-        f"Keras {keras.__version__} is installed, but assignment4/optimizers.py (and the "
-        f"run backup in training.py) rely on private attributes of Keras "
-        f"{optimizers.KERAS_VERSION}: re-check them, then update KERAS_VERSION"
+        f"Keras {keras.__version__} is installed, but assignment4/models/optimizers.py relies "
+        f"on private attributes of Keras {optimizers.KERAS_VERSION}: re-check them, then "
+        "update KERAS_VERSION"
     )
+
+
+def test_the_one_private_tensorflow_api_the_models_use_is_there():
+    """`models.base._multi_worker` asks the strategy's `extended._in_multi_worker_mode()`
+    (TensorFlow has no public way to tell a multi-worker strategy from a local one)."""
+    from tensorflow.python.distribute.collective_all_reduce_strategy import (
+        CollectiveAllReduceExtended,
+    )
+
+    assert callable(getattr(CollectiveAllReduceExtended, "_in_multi_worker_mode", None))

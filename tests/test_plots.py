@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from stand_ins import Exp
 
-from assignment4 import plots
 from assignment4.errors import RunError
+from assignment4.reporting import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

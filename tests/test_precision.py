@@ -9,8 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from assignment4 import artifacts, data, experiments, precision, training
-from assignment4.errors import ConfigError
+from assignment4 import artifacts, data, experiments, fileio, training
+from assignment4.errors import ConfigError, RunError
+from assignment4.models import precision
+from assignment4.reporting import captions
 
 # the names of the networks' output layers (networks.OUT), which compute in float32
 OUTPUT_LAYERS = {"z_mean", "z_log_var", "logits", "image", "logit"}
@@ -76,8 +78,9 @@ def test_mixed_model_saves_and_loads_with_its_policy(tmp_path):
 
 def test_settings_text_names_the_precision():
     exp = experiments.get("dcwgan_mnist")
-    assert "bfloat16 compute (mixed precision)" in exp.settings_text("mixed_bfloat16")
-    assert "bfloat16" not in exp.settings_text("float32")
+    said = captions.experiment_settings
+    assert "bfloat16 compute (mixed precision)" in said(exp, "mixed_bfloat16")
+    assert "bfloat16" not in said(exp, "float32")
 
 
 def test_bench_measures_the_precision_it_is_given():
@@ -126,7 +129,7 @@ def test_a_run_keeps_the_precision_of_its_first_start(first, later, tmp_path, mo
     monkeypatch.setattr(experiments, "EXPERIMENTS", {**experiments.EXPERIMENTS, exp.id: exp})
     training.run_experiment(exp, "smoke", runs=tmp_path, epochs=3, verbose=1)
     assert f"keeps the precision of its first start, {started}" in capsys.readouterr().out
-    info = training.read_json(folder / "run.json")
+    info = fileio.read_json(folder / "run.json")
     assert info["epochs"] == 3 and info["precision"] == started
     final = keras.saving.load_model(folder / "model.keras")
     assert final.decoder.layers[1].dtype_policy.name == started
@@ -137,7 +140,7 @@ def test_a_run_keeps_the_precision_of_its_first_start(first, later, tmp_path, mo
 def test_a_damaged_recorded_precision_gets_one_clear_error(tmp_path):
     exp = experiments.get("vae_mnist_z2")
     folder = _run(exp, tmp_path)
-    info = training.read_json(folder / "run.json")
-    training.write_json({**info, "precision": "bf16"}, folder / "run.json")
-    with pytest.raises(training.RunError, match="records precision 'bf16'.*--restart"):
+    info = fileio.read_json(folder / "run.json")
+    fileio.write_json({**info, "precision": "bf16"}, folder / "run.json")
+    with pytest.raises(RunError, match="records precision 'bf16'.*--restart"):
         _run(exp, tmp_path, epochs=3)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from stand_ins import Exp
 
-from assignment4 import report
+from assignment4.reporting import report
 
 EXPS = [
     Exp("vae_mnist_z128", 1, 1, "mnist", "vae", "MLP VAE, z=128", 128),

@@ -19,7 +19,7 @@ import pytest
 from assignment4 import artifacts, evaluation, experiments, training
 from assignment4.__main__ import main
 from assignment4.errors import RunError
-from assignment4.runstate import RunConflict, checkpoint_epochs
+from assignment4.training.runstate import RunConflict, checkpoint_epochs
 
 REPO = Path(__file__).resolve().parent.parent
 EXP = "vae_mnist_z2"
@@ -353,7 +353,7 @@ def test_report_draws_each_figure_once_the_same_pixels_and_nothing_with_no_figur
 ):
     from PIL import Image
 
-    from assignment4 import plots
+    from assignment4.reporting import plots
 
     drawn = []
     for name in ("save_figures", "save_table", "save_latent_maps"):

@@ -22,6 +22,7 @@ from PIL import Image
 
 from assignment4 import artifacts, experiments, training
 from assignment4.errors import ConfigError, RunError
+from assignment4.training import profiles
 
 REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -228,7 +229,7 @@ def test_a_killed_run_resumes_without_duplicated_or_missing_epochs(tmp_path, chi
     info = read(folder / "run.json")
     assert info["status"] == "complete" and info["attempts"] == 2 and info["epochs"] == 6
     assert (folder / "model.keras").exists() and not (folder / "backup").exists()
-    every = experiments.profile("quick").sample_every
+    every = profiles.profile("quick").sample_every
     grids = {1, *range(every, 7, every), 6}  # the first, every `every`-th and the last epoch
     assert {f"epoch_{e:03d}.png" for e in grids} == {p.name for p in (folder / "samples").iterdir()}
 

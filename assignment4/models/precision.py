@@ -5,7 +5,7 @@ state and the losses stay float32. On CPUs with AVX-512 BF16 (or AMX) and on GPU
 capability 8.0 or newer that is faster; elsewhere bfloat16 is emulated and slower, so the
 registry's `precision="auto"` picks it only where it is native:
 
-    from assignment4 import precision
+    from assignment4.models import precision
     precision.resolve("auto")        # 'mixed_bfloat16' or 'float32', for this machine
     with precision.policy("mixed_bfloat16"):
         model = build()              # layers made here keep the policy

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from assignment4 import networks, precision
+from assignment4.models import networks, precision
 
 
 class GenerativeModel(keras.Model):

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from assignment4.base import AdversarialModel
+from assignment4.models.base import AdversarialModel
 
 LOG2 = math.log(2.0)
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from assignment4 import plots
+from assignment4.reporting import captions, plots
 
 TEXT = tomllib.loads(
-    resources.files("assignment4").joinpath("report_text.toml").read_text(encoding="utf-8")
+    resources.files("assignment4.reporting")
+    .joinpath("report_text.toml")
+    .read_text(encoding="utf-8")
 )
 REPORT_OBSERVED: dict[str, str] = TEXT["report_observed"]
 FAMILY_OBSERVED: dict[str, str] = TEXT["family_observed"]
@@ -169,8 +171,9 @@ def provenance_caption(p: dict | None, n_epochs: int) -> str:
         text += f"; {p['train_size']} training and {p.get('test_size', '?')} test images"
     if "seed" in p:
         text += f", seed {p['seed']}"
-    if p.get("settings"):
-        text += f"; {p['settings']}"
+    settings = captions.run_settings(p)
+    if settings:
+        text += f"; {settings}"
     return text
 
 

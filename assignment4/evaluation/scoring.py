@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assignment4 import data, fileio, fingerprint
+from assignment4 import data, fileio
 from assignment4.errors import RunError
 from assignment4.texttable import format_table
+from assignment4.training import fingerprint
 
 METRIC_KEYS = (
     "fd",
@@ -337,7 +338,7 @@ def features(
     Returns:
         `(features, probs)`, float64 arrays shaped (n, 128) and (n, 10).
     """
-    from assignment4 import classifier
+    from assignment4.evaluation import classifier
 
     images = np.asarray(images_uint8)
     shape = data.spec(dataset_name).image_shape
@@ -361,7 +362,7 @@ _REAL_FLOOR: dict[tuple, dict] = {}
 
 def _weights_id(dataset_name: str) -> str:
     """A short hash of the classifier's weights: cached numbers belong to one set of weights."""
-    from assignment4 import classifier
+    from assignment4.evaluation import classifier
 
     path = classifier.weights_path(dataset_name)
     if not path.exists():

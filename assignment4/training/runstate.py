@@ -4,6 +4,8 @@
                                        sample-grid epoch, kept after the run finishes
     checkpoints/epoch_NNN.json         that epoch's random-seed state (see `seed_states`) and
                                        its weights' fingerprint (`weights_fingerprint`)
+    backup/                            the state after the last finished epoch (`EpochBackup`),
+                                       while the run is unfinished
     <profile>.lock                     beside the run folder: the PID of the process training it
 
 Keras' `save_weights` stores weights and optimizer slots but not the state of the models'
@@ -24,8 +26,8 @@ import numpy as np
 
 from assignment4.errors import RunError
 from assignment4.fileio import atomic_path, read_json, write_json
-from assignment4.fingerprint import KEY as FINGERPRINT_KEY
-from assignment4.fingerprint import weights_fingerprint
+from assignment4.training.fingerprint import KEY as FINGERPRINT_KEY
+from assignment4.training.fingerprint import weights_fingerprint
 
 CHECKPOINTS = "checkpoints"
 # what h5py (OSError, KeyError), zipfile and Keras (ValueError) raise on a damaged file
@@ -160,6 +162,51 @@ class Checkpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.is_due(epoch + 1):
             save_state(self.model, checkpoint_path(self.folder, epoch + 1), epoch + 1)
+
+
+# --- the backup of the last finished epoch ------------------------------------------------------
+
+BACKUP = "backup"
+BACKUP_METADATA = "training_metadata.json"
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """After every epoch, the training state to `backup/`, the run's point of resume.
+
+    A kill at any moment leaves a consistent, finished epoch on disk: each epoch's weights
+    (with optimizer slots) go to a new file, written atomically, and only then does the
+    metadata naming that file (with the seed states, which `save_weights` omits) replace the
+    old one. The runner resumes from it with `fit(initial_epoch=...)`, Keras' public way.
+    """
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = Path(folder)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        name = f"epoch_{done:04d}.weights.h5"
+        with atomic_path(self.folder / name, suffix=".weights.h5") as tmp:
+            self.model.save_weights(str(tmp), overwrite=True)
+        meta = {"epoch": done, "weights": name, "seed_states": seed_states(self.model)}
+        write_json(meta, self.folder / BACKUP_METADATA)
+        for old in self.folder.glob("epoch_*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+def backup_metadata(folder: Path, what_to_do: str) -> dict | None:
+    """The metadata of a run's backup: `{"epoch": finished epochs, "weights": file name,
+    "seed_states": ...}`, or None without a backup. A damaged file raises a one-line RunError
+    ending with `what_to_do`."""
+    meta_path = Path(folder) / BACKUP / BACKUP_METADATA
+    if not meta_path.exists():
+        return None
+    meta = read_run_file(meta_path, what_to_do)
+    epoch = meta.get("epoch", 0)
+    if not isinstance(epoch, int) or epoch < 0 or not isinstance(meta.get("weights"), str):
+        raise RunError(f"{meta_path} is damaged (epoch {epoch!r}). {what_to_do}")
+    return meta
 
 
 # --- one writer per run folder ----------------------------------------------------------------

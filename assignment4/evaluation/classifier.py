@@ -118,7 +118,7 @@ def build(dataset_name: str, spec: ClassifierSpec | None = None):
 
 def _build_with_policy(dataset_name: str, policy: str, spec: ClassifierSpec | None = None):
     """`build` under the dtype policy `policy`, whatever the process-wide policy is."""
-    from assignment4 import precision
+    from assignment4.models import precision
 
     with precision.policy(policy):
         return build(dataset_name, spec)

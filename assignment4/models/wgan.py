@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from assignment4.base import AdversarialModel, assign_each
+from assignment4.models.base import AdversarialModel, assign_each
 
 
 def critic_loss(real_values, fake_values):

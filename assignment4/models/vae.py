@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from assignment4.base import GenerativeModel
+from assignment4.models.base import GenerativeModel
 
 RECONSTRUCTIONS = ("bce", "mse")
 

@@ -1,6 +1,6 @@
 """The three profiles: how much of an experiment to run ('full', 'quick', 'smoke').
 
-`experiments` re-exports them (`experiments.profile`, `experiments.PROFILES`); the runner reads
+`experiments` reads them for its epochs and data plans; the runner reads
 them from here, below the registry.
 """
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from assignment4 import fileio, fingerprint, plots
+from assignment4 import fileio
 from assignment4.errors import RunError
-from assignment4.fingerprint import NOT_SCORED
-from assignment4.sentences import (  # noqa: F401  (report.Claim, report.claim_verdict)
+from assignment4.reporting import plots
+from assignment4.reporting.sentences import (  # noqa: F401  (report.Claim, report.claim_verdict)
     FAMILY_OBSERVED,
     REPORT_OBSERVED,
     TEXT,
@@ -32,6 +32,8 @@ from assignment4.sentences import (  # noqa: F401  (report.Claim, report.claim_v
     provenance_caption,
     run_shows,
 )
+from assignment4.training import fingerprint
+from assignment4.training.fingerprint import NOT_SCORED
 
 TABLE_SAMPLES = 20  # images per row of a sample table (2 lines of 10)
 TABLE_SEED = 0  # the tables' latent draw: rebuilding gives the same pixels, as the notebooks do

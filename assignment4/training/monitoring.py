@@ -21,8 +21,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from assignment4 import profiles
 from assignment4.fileio import read_json
+from assignment4.training import profiles
 
 TENSORBOARD_DIR = "tensorboard"
 # Above this projection, the `full` profile on a CPU gets the advice to choose `quick`.

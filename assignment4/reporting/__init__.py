@@ -1,0 +1,1 @@
+"""The report: figures, sample tables, report.md and its prose."""
