@@ -121,7 +121,9 @@ def cmd_evaluate(args) -> None:
 def cmd_report(args) -> None:
     from assignment4.reporting import report
 
-    prof = profiles.profile(args.profile).name
+    # no profile asked for (option or environment): the longest finished run of each
+    chosen = args.profile or os.environ.get(profiles.PROFILE_ENV)
+    prof = profiles.profile(chosen).name if chosen else None
     # one pass: build_report draws each figure and table once (none with --no-figures)
     path = report.build_report(
         args.runs,
@@ -153,106 +155,74 @@ def cmd_train_classifiers(args) -> None:
 EPOCH_HELP = "use the checkpoint of this epoch (a sample-grid epoch) instead of the final model"
 
 
+VERBOSE_HELP = (
+    "show TensorFlow's own C++ log lines (INFO, WARNING, ERROR), hidden by default "
+    "unless TF_CPP_MIN_LOG_LEVEL is set"
+)
+PROFILE_HELP = "full | quick | smoke (default: $ASSIGNMENT4_PROFILE or full)"
+REPORT_PROFILE_HELP = (
+    "full | quick | smoke (default: $ASSIGNMENT4_PROFILE, or else the longest finished run "
+    "of each experiment)"
+)
+
+
+class _Commands:
+    """Adds the subcommands to the parser, each with the options it shares with others."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        self.sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def add(self, name, func, help_):
+        sp = self.sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        sp.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help=VERBOSE_HELP)  # fmt: skip
+        return sp
+
+    @staticmethod
+    def common(sp, runs=True, profile=PROFILE_HELP, data=True):
+        """--profile, --runs and, for a command that reads the data sets, --data-dir."""
+        if profile:
+            sp.add_argument("--profile", default=None, help=profile)
+        if runs:
+            sp.add_argument("--runs", default="runs", help="root folder of runs (default: runs)")
+        if data:
+            sp.add_argument("--data-dir", default=None,
+                            help="folder with mnist.npz / cifar10.npz (default: "
+                                 "$ASSIGNMENT4_DATA or <repo>/data)")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m assignment4",
         description="VAE, GAN and WGAN on MNIST and CIFAR-10: the course report, reproduced.",
     )
-    verbose_help = (
-        "show TensorFlow's own C++ log lines (INFO, WARNING, ERROR), hidden by default "
-        "unless TF_CPP_MIN_LOG_LEVEL is set"
-    )
-    p.add_argument("--verbose", action="store_true", help=verbose_help)
-    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    commands = _Commands(p)
+    _add_data_commands(commands)
+    _add_training_commands(commands)
+    _add_reading_commands(commands)
+    _add_measuring_commands(commands)
+    return p
 
-    def add(name, func, help_):
-        sp = sub.add_parser(name, help=help_, description=help_)
-        sp.set_defaults(func=func)
-        sp.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help=verbose_help)  # fmt: skip
-        return sp
 
-    def common(sp, runs=True, profile=True, data=True):
-        """--profile, --runs and, for a command that reads the data sets, --data-dir."""
-        if profile:
-            sp.add_argument(
-                "--profile",
-                default=None,
-                help="full | quick | smoke (default: $ASSIGNMENT4_PROFILE or full)",
-            )
-        if runs:
-            sp.add_argument("--runs", default="runs", help="root folder of runs (default: runs)")
-        if not data:
-            return
-        sp.add_argument("--data-dir", default=None,
-                        help="folder with mnist.npz / cifar10.npz (default: $ASSIGNMENT4_DATA "
-                             "or <repo>/data)")  # fmt: skip
-
-    sp = add("data", cmd_data, "find, check and describe the data sets")
+def _add_data_commands(c: _Commands) -> None:
+    sp = c.add("data", cmd_data, "find, check and describe the data sets")
     sp.add_argument("names", nargs="*", default=["mnist", "cifar10"], help="mnist, cifar10")
     sp.add_argument("--preview", metavar="FILE", help="write a PNG grid of sample images")
-    common(sp, runs=False, profile=False)
+    c.common(sp, runs=False, profile=None)
+    c.add("list", cmd_list, "the nine experiments of the report and their epochs per profile")
 
-    add("list", cmd_list, "the nine experiments of the report and their epochs per profile")
 
-    sp = add("run", cmd_run, "train experiments; a killed run resumes when started again")
+def _add_training_commands(c: _Commands) -> None:
+    sp = c.add("run", cmd_run, "train experiments; a killed run resumes when started again")
     sp.add_argument("ids", nargs="+", help="experiment ids, or 'all'")
-    common(sp)
+    c.common(sp)
     sp.add_argument("--epochs", type=_positive_int, default=None, help="override the profile")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
     sp.add_argument("--restart", action="store_true", help="discard an existing run and start over")
-
-    sp = add("status", cmd_status, "what the runs of a profile hold: epochs, time, memory, losses")
-    common(sp, data=False)  # reads run folders only
-
-    sp = add("sample", cmd_sample, "write generated images of a finished run as a uint8 .npy")
-    sp.add_argument("id")
-    common(sp, data=False)  # samples a saved model: reads no data set
-    sp.add_argument("-n", type=_positive_int, default=10000)
-    sp.add_argument("--out", required=True, help="output .npy file")
-    sp.add_argument("--seed", type=int, default=0, help="latent draw (default 0: repeatable)")
-    sp.add_argument("--epoch", type=_positive_int, default=None, help=EPOCH_HELP)
-
-    sp = add("evaluate", cmd_evaluate, "sample-quality metrics of finished runs -> metrics.json")
-    sp.add_argument("ids", nargs="+", help="experiment ids, or 'all'")
-    common(sp)
-    sp.add_argument("-n", type=_positive_int, default=10000, help="generated images to score")
-    sp.add_argument("--epoch", type=_positive_int, default=None, help=EPOCH_HELP)
-    sp.add_argument(
-        "--trained-generator",
-        action="store_true",
-        help="a GAN with a generator average: score the trained generator instead "
-        "(-> metrics[_epoch_NNN]_trained_generator.json, beside the average's)",
-    )
-
-    sp = add("report", cmd_report, "regenerate figures/ and report/report.md from finished runs")
-    common(sp)
-    sp.add_argument("--figures", default="figures")
-    sp.add_argument("--report", default="report")
-    sp.add_argument("--no-figures", action="store_true", help="only rewrite report.md")
-
-    sp = add(
-        "bench", cmd_bench, "training throughput (images/s) and fraction of the machine's peak"
-    )
-    sp.add_argument("ids", nargs="*", help="experiment ids (default: all)")
-    sp.add_argument("--json", default=None, help="also write the results to this JSON file")
-    sp.add_argument("--epochs", type=float, default=1.0, help="timed epochs per experiment")
-    sp.add_argument(
-        "--jit",
-        choices=["registry", "on", "off"],
-        default="registry",
-        help="XLA setting to measure (default: each experiment's own)",
-    )
-    sp.add_argument(
-        "--precision",
-        choices=["registry", "float32", "mixed_bfloat16", "auto"],
-        default="registry",
-        help="dtype policy to measure (default: each experiment's own; 'of peak' is against "
-        "the float32 GEMM rate)",
-    )
-
-    sp = add(
+    sp = c.add(
         "train-classifiers",
         cmd_train_classifiers,
         "retrain the evaluation classifiers (weights go into the package)",
@@ -262,7 +232,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--epochs", type=_positive_int, default=None)
     sp.add_argument("--seed", type=int, default=0)
-    return p
+
+
+def _add_reading_commands(c: _Commands) -> None:
+    sp = c.add(
+        "status", cmd_status, "what the runs of a profile hold: epochs, time, memory, losses"
+    )
+    c.common(sp, data=False)  # reads run folders only
+    sp = c.add("sample", cmd_sample, "write generated images of a finished run as a uint8 .npy")
+    sp.add_argument("id")
+    c.common(sp, data=False)  # samples a saved model: reads no data set
+    sp.add_argument("-n", type=_positive_int, default=10000)
+    sp.add_argument("--out", required=True, help="output .npy file")
+    sp.add_argument("--seed", type=int, default=0, help="latent draw (default 0: repeatable)")
+    sp.add_argument("--epoch", type=_positive_int, default=None, help=EPOCH_HELP)
+    sp = c.add("report", cmd_report, "regenerate figures/ and report/report.md from finished runs")
+    c.common(sp, profile=REPORT_PROFILE_HELP)
+    sp.add_argument("--figures", default="figures")
+    sp.add_argument("--report", default="report")
+    sp.add_argument("--no-figures", action="store_true", help="only rewrite report.md")
+
+
+def _add_measuring_commands(c: _Commands) -> None:
+    sp = c.add("evaluate", cmd_evaluate, "sample-quality metrics of finished runs -> metrics.json")
+    sp.add_argument("ids", nargs="+", help="experiment ids, or 'all'")
+    c.common(sp)
+    sp.add_argument("-n", type=_positive_int, default=10000, help="generated images to score")
+    sp.add_argument("--epoch", type=_positive_int, default=None, help=EPOCH_HELP)
+    sp.add_argument(
+        "--trained-generator",
+        action="store_true",
+        help="a GAN with a generator average: score the trained generator instead "
+        "(-> metrics[_epoch_NNN]_trained_generator.json, beside the average's)",
+    )
+    sp = c.add(
+        "bench", cmd_bench, "training throughput (images/s) and fraction of the machine's peak"
+    )
+    sp.add_argument("ids", nargs="*", help="experiment ids (default: all)")
+    sp.add_argument("--json", default=None, help="also write the results to this JSON file")
+    sp.add_argument("--epochs", type=float, default=1.0, help="timed epochs per experiment")
+    sp.add_argument("--jit", choices=["registry", "on", "off"], default="registry",
+                    help="XLA setting to measure (default: each experiment's own)")  # fmt: skip
+    sp.add_argument(
+        "--precision",
+        choices=["registry", "float32", "mixed_bfloat16", "auto"],
+        default="registry",
+        help="dtype policy to measure (default: each experiment's own; 'of peak' is against "
+        "the float32 GEMM rate)",
+    )
 
 
 # Commands that train or run models: they start with one line naming the devices.

@@ -80,6 +80,7 @@ def sample_run(
     n: int,
     out: str | os.PathLike,
     runs: str | os.PathLike = "runs",
+    *,
     seed: int | None = 0,
     epoch: int | None = None,
 ) -> Path:

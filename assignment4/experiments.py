@@ -200,7 +200,8 @@ EXPERIMENTS = {
                 "discriminator": _MLP_DISCRIMINATOR,
             },
             optimizers=_GAN_OPT,
-            quick_epochs=50,  # ~12.5 min idle, over the ~10: IS 7.49 at 45 epochs, 7.53 at 50
+            # a little over the quick budget, to reach its IS target (docs/tuning.md)
+            quick_epochs=50,
         ),
         Experiment(
             id="wgan_mnist", figure=4, table=2, dataset="mnist", family="wgan",
@@ -226,9 +227,9 @@ EXPERIMENTS = {
             },
             optimizers=_WGAN_OPT,
             batch_size=64,
-            # bfloat16 compute where native: 1.46x the generator updates per CPU minute in
-            # paired curves, higher IS at equal minutes, +33% images/s by `bench` (docs/tuning.md,
-            # "The GANs on a CPU budget"); 35 quick epochs in about the time of 25 in float32
+            # bfloat16 compute where native: more generator updates per CPU minute and a higher
+            # IS at equal minutes, so more quick epochs in the same time (measured: docs/tuning.md,
+            # "The GANs on a CPU budget")
             precision="auto",
             quick_epochs=35,
         ),
@@ -312,6 +313,7 @@ def run(
     exp_id: str,
     profile: str | None = None,
     runs: str | os.PathLike = "runs",
+    *,
     strategy: str = "default",
     epochs: int | None = None,
     seed: int = 0,

@@ -10,4 +10,4 @@ bash scripts/setup.sh
 python -m assignment4 data
 python -m assignment4 run all --profile "$PROFILE"
 python -m assignment4 evaluate all --profile "$PROFILE"
-python -m assignment4 report --profile "$PROFILE"
+python -m assignment4 report --profile "$PROFILE"   # the runs just made

@@ -179,8 +179,8 @@ def test_sample_metrics_on_mnist_real_images_match_the_floor_and_noise_is_far(tm
     # Another random draw than the floor's, from the same distribution.
     real = x_train[np.random.default_rng(1).choice(len(x_train), n, replace=False)]
     noise = np.random.default_rng(10).integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    m_real = evaluation.sample_metrics("mnist", real, cache_dir=tmp_path)
-    m_noise = evaluation.sample_metrics("mnist", noise, cache_dir=tmp_path)
+    m_real = evaluation.sample_metrics(evaluation.reference("mnist"), real, cache_dir=tmp_path)
+    m_noise = evaluation.sample_metrics(evaluation.reference("mnist"), noise, cache_dir=tmp_path)
     assert set(evaluation.METRIC_KEYS) <= set(m_real)
     assert m_real["n_samples"] == n
     assert m_real["classifier_test_accuracy"] >= 0.99
@@ -200,14 +200,14 @@ def test_sample_metrics_on_mnist_real_images_match_the_floor_and_noise_is_far(tm
 
 def test_real_floor_reads_its_disk_cache(tmp_path):
     evaluation._REAL_FLOOR.clear()
-    first = evaluation.real_floor("mnist", 200, cache_dir=tmp_path)
+    first = evaluation.real_floor(evaluation.reference("mnist"), 200, cache_dir=tmp_path)
     path = tmp_path / evaluation.REAL_FLOOR_FILE
     stored = json.loads(path.read_text())
     (key,) = stored
     stored[key]["fd_real"] = -1.0  # a marker: only a cache hit can return it
     path.write_text(json.dumps(stored))
     evaluation._REAL_FLOOR.clear()
-    assert evaluation.real_floor("mnist", 200, cache_dir=tmp_path)["fd_real"] == -1.0
+    assert evaluation.real_floor(evaluation.reference("mnist"), 200, tmp_path)["fd_real"] == -1.0
     assert first["fd_real"] > 0
     evaluation._REAL_FLOOR.clear()
 
@@ -395,6 +395,7 @@ def test_extending_a_scored_run_retires_its_metrics_from_the_report(smoke_runs, 
     from assignment4 import experiments
     from assignment4.__main__ import main
     from assignment4.reporting import report
+    from assignment4.reporting import runs as runs_lib
 
     shutil.copytree(smoke_runs / "wgan_mnist", tmp_path / "wgan_mnist")
     folder = tmp_path / "wgan_mnist" / "smoke"
@@ -429,5 +430,5 @@ def test_extending_a_scored_run_retires_its_metrics_from_the_report(smoke_runs, 
     status_row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("wgan_mnist"))
     assert "not scored" in status_row and f"FD {scored['fd']:.4g}" not in status_row
     # the retired numbers are a point of the quality curve, at their own epoch
-    info = report.load_run(experiments.get("wgan_mnist"), tmp_path, "smoke")
-    assert [p[0] for p in report.quality_points(info)] == [done]
+    info = runs_lib.load_run(experiments.get("wgan_mnist"), tmp_path, "smoke")
+    assert [p[0] for p in runs_lib.quality_points(info)] == [done]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from stand_ins import Exp
 
-from assignment4.reporting import report
+from assignment4.reporting import figures, report
+from assignment4.reporting import runs as runs_lib
 
 EXPS = [
     Exp("vae_mnist_z128", 1, 1, "mnist", "vae", "MLP VAE, z=128", 128),
@@ -43,13 +44,15 @@ def history(family: str, n: int) -> dict[str, list[float]]:
     return {k: [float(x) for x in v] for k, v in h.items()}
 
 
-def write_run(runs: Path, exp_id: str, n: int, planned: int | None = None, metrics=None) -> Path:
-    run_dir = runs / exp_id / "quick"
+def write_run(
+    runs: Path, exp_id: str, n: int, planned: int | None = None, metrics=None, profile="quick"
+) -> Path:
+    run_dir = runs / exp_id / profile
     run_dir.mkdir(parents=True)
     (run_dir / "history.json").write_text(json.dumps(history(BY_ID[exp_id].family, n)))
     run = {
         "id": exp_id,
-        "profile": "quick",
+        "profile": profile,
         "epochs": n,
         "epochs_planned": planned or n,
         "train_size": 6000,
@@ -232,8 +235,8 @@ def test_quality_along_runs_from_scored_checkpoints(tmp_path):
     # the trained generator's score beside a generator average's is not a point of the curve
     (gan / "metrics_epoch_005_trained_generator.json").write_text(json.dumps(metrics(1.0, 0.1)))
     write_run(runs, "wgan_mnist", 3, metrics=metrics(20.0, 0.02))  # its end only: one point
-    info = report.load_run(BY_ID["gan_mnist"], runs, "quick")
-    assert report.quality_points(info) == [(2, 4.0, 9.0), (5, 6.0, 6.0), (10, 7.0, 3.0)]
+    info = runs_lib.load_run(BY_ID["gan_mnist"], runs, "quick")
+    assert runs_lib.quality_points(info) == [(2, 4.0, 9.0), (5, 6.0, 6.0), (10, 7.0, 3.0)]
     figures, out = tmp_path / "figures", tmp_path / "report"
     text = report.build_report(runs, "quick", figures, out, registry=REGISTRY).read_text()
     assert (figures / "quality_along_runs.png").stat().st_size > 10_000
@@ -277,8 +280,8 @@ def test_tables_drawn_from_models_with_real_row(tmp_path, monkeypatch):
         loaded.append(dataset)
         return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
 
-    monkeypatch.setattr(report, "sample_model", sample_model)
-    monkeypatch.setattr(report, "real_images", real_images)
+    monkeypatch.setattr(figures, "sample_model", sample_model)
+    monkeypatch.setattr(figures, "real_images", real_images)
     path = report.build_report(
         runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
     )
@@ -421,3 +424,29 @@ def test_metrics_of_other_weights_are_not_scored(tmp_path):
         assert row.count("not scored") >= 3 and f"| {fd}" not in row, row
     assert "Not scored: `vae_mnist_z128`, `vae_mnist_z2`, `wgan_mnist`" in table
     assert "three claims" not in text and "-91" not in text  # no verdict from other weights
+
+
+def test_without_a_profile_the_report_shows_the_longest_finished_run_of_each(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "vae_mnist_z128", 200, metrics=metrics(5.0, 0.01, -95.0), profile="full")
+    write_run(runs, "vae_mnist_z128", 80, metrics=metrics(7.0, 0.01, -98.0))
+    write_run(runs, "vae_mnist_z2", 80, metrics=metrics(30.0, 0.02, -139.0))
+    write_run(runs, "gan_mnist", 120, planned=200, profile="full")  # unfinished
+    write_run(runs, "gan_mnist", 50, metrics=metrics(3.0, 0.01))
+    text = report.build_report(
+        runs, None, tmp_path / "figures", tmp_path / "report", tables=False, registry=REGISTRY
+    ).read_text()
+    assert text.splitlines()[0].endswith("(profile `full, quick`)")
+    captions = [line for line in text.splitlines() if line.startswith("*Figure")]
+    assert any(c.startswith("*Figure 1a") and "Profile `full`, 200 epochs" in c for c in captions)
+    assert any(c.startswith("*Figure 2a") and "Profile `quick`, 80 epochs" in c for c in captions)
+    assert any(c.startswith("*Figure 3a") and "Profile `quick`, 50 epochs" in c for c in captions)
+    # the claim needs both VAEs of one profile: a full z=128 against a quick z=2 is not checked
+    claim = next(line for line in text.splitlines() if line.startswith("- **") and "z=" in line)
+    assert "a claim compares runs of one profile" in claim and "**Not checked**" in claim
+    # asked for one profile, the report shows that profile's runs, and the claim compares them
+    quick = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", tables=False, registry=REGISTRY
+    ).read_text()
+    claim = next(line for line in quick.splitlines() if line.startswith("- **") and "z=" in line)
+    assert "(profile `quick`)" in claim and "FD 7" in claim and "Not checked" not in claim

@@ -162,6 +162,7 @@ def train(
     dataset_name: str,
     epochs: int | None = None,
     seed: int = 0,
+    *,
     out_dir: str | os.PathLike | None = None,
     precision: str = "mixed_bfloat16",
     limit: int | None = None,
@@ -188,13 +189,73 @@ def train(
 
     spec = classifier_spec(dataset_name)
     epochs = epochs or spec.epochs
-    out = Path(out_dir or WEIGHTS_DIR)
     keras.utils.set_random_seed(seed)
     (x_train, y_train), (x_test, y_test) = data.load(dataset_name)
     if limit is not None:
         x_train, y_train = x_train[:limit], y_train[:limit]
-    train_ds = _train_pipeline(x_train, y_train, spec, seed)
-    steps = epochs * math.ceil(len(x_train) / spec.batch_size)
+    model = _compiled(
+        dataset_name, precision, spec, epochs * math.ceil(len(x_train) / spec.batch_size)
+    )
+    print(f"Training the {dataset_name} classifier: {model.count_params():,} parameters, "
+          f"{len(x_train)} images, {epochs} epochs, seed {seed}, {precision}.", flush=True)  # fmt: skip
+    start = time.perf_counter()
+    history = model.fit(
+        _train_pipeline(x_train, y_train, spec, seed), epochs=epochs, verbose=verbose
+    )
+    wall = time.perf_counter() - start
+
+    trained = {
+        "train_accuracy_last_epoch": round(float(history.history["accuracy"][-1]), 4),
+        **_provenance(epochs, seed, precision, len(x_train), wall, model),
+    }
+    return _save_and_record(dataset_name, model, (x_test, y_test), out_dir, trained)
+
+
+def _save_and_record(dataset_name: str, model, test, out_dir, trained: dict) -> dict:
+    """Evaluate a trained classifier in float32, exactly as `load_classifier` will use its
+    weights, save them, and record the result in classifiers.json."""
+    spec = classifier_spec(dataset_name)
+    final = _build_with_policy(dataset_name, "float32", spec)
+    final.set_weights(model.get_weights())
+    test_accuracy = accuracy(final, *test)
+    path = weights_path(dataset_name, Path(out_dir or WEIGHTS_DIR))
+    _save_weights_atomic(final, path)
+    target = ACCURACY_TARGETS[dataset_name]
+    record = {
+        "dataset": dataset_name,
+        "test_accuracy": round(test_accuracy, 4),
+        "target_accuracy": target,
+        **trained,
+        "weights_file": path.name,
+        "weights_bytes": path.stat().st_size,
+        "spec": asdict(spec),
+    }
+    _update_record(path.parent / RECORD_FILE, dataset_name, record)
+    _CACHE.pop(dataset_name, None)
+    minutes = trained["train_wall_time_s"] / 60
+    print(f"{dataset_name}: test accuracy {test_accuracy:.4f} (target {target}), "
+          f"{minutes:.1f} min of training; weights in {path}", flush=True)  # fmt: skip
+    return record
+
+
+def _provenance(epochs: int, seed: int, precision: str, n_train: int, wall: float, model) -> dict:
+    """How a classifier was trained, for its record in classifiers.json."""
+    import keras
+
+    return {
+        "epochs": epochs,
+        "seed": seed,
+        "precision": precision,
+        "train_images": n_train,
+        "train_wall_time_s": round(wall, 1),
+        "parameters": model.count_params(),
+        "keras": keras.__version__,
+    }
+
+
+def _compiled(dataset_name: str, precision: str, spec, steps: int):
+    """The classifier under `precision`, compiled with AdamW on a warm-up + cosine schedule."""
+    import keras
 
     model = _build_with_policy(dataset_name, precision, spec)
     warmup = int(spec.warmup_fraction * steps)
@@ -210,46 +271,7 @@ def train(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    print(
-        f"Training the {dataset_name} classifier: {model.count_params():,} parameters, "
-        f"{len(x_train)} images, {epochs} epochs, seed {seed}, {precision}.",
-        flush=True,
-    )
-    start = time.perf_counter()
-    history = model.fit(train_ds, epochs=epochs, verbose=verbose)
-    wall = time.perf_counter() - start
-
-    # Evaluate in float32, exactly as `load_classifier` will use the weights.
-    final = _build_with_policy(dataset_name, "float32", spec)
-    final.set_weights(model.get_weights())
-    test_accuracy = accuracy(final, x_test, y_test)
-    path = weights_path(dataset_name, out)
-    _save_weights_atomic(final, path)
-    record = {
-        "dataset": dataset_name,
-        "test_accuracy": round(test_accuracy, 4),
-        "target_accuracy": ACCURACY_TARGETS[dataset_name],
-        "train_accuracy_last_epoch": round(float(history.history["accuracy"][-1]), 4),
-        "epochs": epochs,
-        "seed": seed,
-        "precision": precision,
-        "train_images": len(x_train),
-        "train_wall_time_s": round(wall, 1),
-        "parameters": model.count_params(),
-        "weights_file": path.name,
-        "weights_bytes": path.stat().st_size,
-        "spec": asdict(spec),
-        "keras": keras.__version__,
-    }
-    _update_record(out / RECORD_FILE, dataset_name, record)
-    _CACHE.pop(dataset_name, None)
-    print(
-        f"{dataset_name}: test accuracy {test_accuracy:.4f} "
-        f"(target {ACCURACY_TARGETS[dataset_name]}), {wall / 60:.1f} min of training; "
-        f"weights in {path}",
-        flush=True,
-    )
-    return record
+    return model
 
 
 def _save_weights_atomic(model, path: Path) -> None:

@@ -45,9 +45,9 @@ def posterior_head(h, latent_dim: int) -> list:
     Zero weights make q(z|x) = N(0, I), the prior, for every image at the start, so the KL
     term starts at 0 and its gradient does not act before the reconstruction's. With Keras'
     default (Glorot) initialisation the head of a wide MLP encoder on [0, 1] pixels starts
-    far from the prior (a KL of ~60 nats for the CIFAR-10 VAE); the KL's gradient then drives
-    the encoder's ReLUs to zero within the first epoch and the posterior collapses for good
-    (docs/tuning.md, "Posterior collapse").
+    far from the prior; the KL's gradient then drives the encoder's ReLUs to zero within the
+    first epoch and the posterior collapses for good (measured: docs/tuning.md, "Posterior
+    collapse").
     """
     return [
         layers.Dense(latent_dim, kernel_initializer="zeros", name=name, **OUT)(h)
@@ -163,6 +163,7 @@ def mlp_discriminator(
 def conv_generator(
     image_shape: Sequence[int],
     latent_dim: int,
+    *,
     base: Sequence[int] = (4, 4, 256),
     filters: Sequence[int] = (128, 64),
     strides: Sequence[int] = (2, 2),

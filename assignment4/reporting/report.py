@@ -1,4 +1,6 @@
-"""Build report/report.md from the runs of one profile: figures, sample tables, captions.
+"""Build report/report.md from the runs: figures, sample tables, captions, metrics, claims.
+
+The runs are those of one profile, or the longest finished run of each experiment (`runs`).
 
 Everything a caption or an "Our run shows" sentence says is read from the run's files
 (history.json, run.json, metrics.json); nothing here trains. Missing runs become a sentence
@@ -11,15 +13,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from assignment4 import fileio
-from assignment4.errors import RunError
-from assignment4.reporting import plots
+from assignment4.reporting import figures, plots
+from assignment4.reporting.figures import Built, TableResult, build_figures  # noqa: F401
+from assignment4.reporting.runs import (
+    SUGGESTED_PROFILE,
+    RunInfo,
+    load_runs,
+    profiles_label,
+    quality_points,
+    run_command,
+)
 from assignment4.reporting.sentences import (  # noqa: F401  (report.Claim, report.claim_verdict)
     FAMILY_OBSERVED,
     REPORT_OBSERVED,
@@ -32,260 +40,7 @@ from assignment4.reporting.sentences import (  # noqa: F401  (report.Claim, repo
     provenance_caption,
     run_shows,
 )
-from assignment4.training import fingerprint
 from assignment4.training.fingerprint import NOT_SCORED
-
-TABLE_SAMPLES = 20  # images per row of a sample table (2 lines of 10)
-TABLE_SEED = 0  # the tables' latent draw: rebuilding gives the same pixels, as the notebooks do
-
-
-# ----------------------------------------------------------------------------- runs
-
-
-@dataclass
-class RunInfo:
-    """What one experiment's run folder holds for a profile (None where a file is missing)."""
-
-    exp: Any
-    run_dir: Path
-    history: dict | None = None
-    provenance: dict | None = None
-    metrics: dict | None = None  # metrics.json, when it scored the final model (`fingerprint`)
-    problem: str | None = None  # why a present run could not be read
-    checkpoint_metrics: dict[int, dict] = field(default_factory=dict)  # metrics_epoch_NNN.json
-    unscored: dict | None = None  # a metrics.json that scored other weights than model.keras
-
-    @property
-    def exists(self) -> bool:
-        return self.history is not None
-
-    @property
-    def epochs(self) -> int:
-        if self.provenance and "epochs" in self.provenance:
-            return int(self.provenance["epochs"])
-        return max(
-            (len(v) for v in (self.history or {}).values() if isinstance(v, list)), default=0
-        )
-
-
-def load_run(exp: Any, runs: str | os.PathLike, profile: str) -> RunInfo:
-    """Read history.json, run.json and metrics.json of `runs/<id>/<profile>/` where present.
-
-    Metrics files count only for the weights they scored (`fingerprint.bound`): metrics.json
-    for the final model.keras of a finished run, metrics_epoch_NNN.json for the checkpoint
-    kept for that epoch. A metrics.json of other weights is kept aside as `unscored`.
-    """
-    info = RunInfo(exp, Path(runs) / exp.id / profile)
-    try:
-        for attr, name in (("history", "history"), ("provenance", "run"), ("metrics", "metrics")):
-            if (info.run_dir / f"{name}.json").exists():
-                setattr(info, attr, fileio.read_json(info.run_dir / f"{name}.json"))
-        for path in sorted(info.run_dir.glob("metrics_epoch_[0-9][0-9][0-9].json")):
-            info.checkpoint_metrics[int(path.stem[-3:])] = fileio.read_json(path)
-    except RunError as e:
-        info.history, info.problem = None, str(e)
-    if info.metrics is not None and fingerprint.final_metrics(info.run_dir, info.metrics) is None:
-        info.metrics, info.unscored = None, info.metrics
-    info.checkpoint_metrics = fingerprint.checkpoint_metrics(info.run_dir, info.checkpoint_metrics)
-    return info
-
-
-def _load_runs(runs, profile: str, registry: Any | None) -> list[RunInfo]:
-    if registry is None:
-        from assignment4 import experiments as registry  # imports TensorFlow: only when needed
-    return [load_run(registry.get(exp_id), runs, profile) for exp_id in registry.EXPERIMENT_IDS]
-
-
-def quality_points(info: RunInfo) -> list[tuple[int, float, float]]:
-    """(epoch, classifier IS, FD) of a run's scored checkpoints and of its end, by epoch."""
-    scored = dict(info.checkpoint_metrics)
-    if info.metrics:
-        scored[int(info.metrics.get("epoch") or info.epochs)] = info.metrics
-    return [
-        (epoch, float(m["classifier_is"]), float(m["fd"]))
-        for epoch, m in sorted(scored.items())
-        if m.get("classifier_is") is not None and m.get("fd") is not None
-    ]
-
-
-def _draw_quality(infos: Sequence[RunInfo], profile: str, figures_dir: Path) -> Path | None:
-    """figures_dir/quality_along_runs.png when some run has been scored at two epochs or more."""
-    runs = [(i.exp.id, plots.dataset_name(i.exp), quality_points(i)) for i in infos if i.exists]
-    runs = [r for r in runs if r[2]]
-    if not any(len(points) > 1 for _, _, points in runs):
-        return None
-    real = {
-        plots.dataset_name(i.exp): float(i.metrics["classifier_is_real"])
-        for i in infos
-        if i.metrics and i.metrics.get("classifier_is_real") is not None
-    }
-    title = f"Sample quality along each run, profile '{profile}'"
-    return plots.save_figure(
-        plots.quality_figure(runs, real, title), figures_dir / plots.QUALITY_FIGURE
-    )
-
-
-def _run_command(exp_id: str, profile: str, runs: str | os.PathLike, verb: str = "run") -> str:
-    runs_flag = "" if Path(runs) == Path("runs") else f" --runs {Path(runs).as_posix()}"
-    return f"python -m assignment4 {verb} {exp_id} --profile {profile}{runs_flag}"
-
-
-# ----------------------------------------------------------------------------- figures
-
-
-def load_model(model_path: Path):
-    """The model of `<runs>/<id>/<profile>/model.keras` (`artifacts.load_run_model`)."""
-    from assignment4 import artifacts
-
-    run_dir = Path(model_path).parent
-    return artifacts.load_run_model(run_dir.parent.name, run_dir.name, run_dir.parent.parent)
-
-
-def sample_model(model_path: Path, n: int, seed: int | None = TABLE_SEED) -> np.ndarray:
-    """n uint8 samples from a saved model (seed 0 by default: the same images every time)."""
-    return np.asarray(load_model(model_path).sample(n, seed=seed))
-
-
-def real_images(dataset: str, n: int, data_dir: str | os.PathLike | None = None) -> np.ndarray:
-    """The first n test images of `dataset` (from `data_dir`, see `data.load`), uint8."""
-    from assignment4 import data
-
-    return data.load(dataset, data_dir)[1][0][:n]
-
-
-@dataclass
-class TableResult:
-    """A sample table: the file written (or None), the runs in it and the models missing."""
-
-    number: int
-    path: Path | None = None
-    included: list[RunInfo] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    real_row: bool = False
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Built:
-    """The figures of the report: just drawn (`drawn`) or found in the figures folder."""
-
-    drawn: bool
-    figures: dict[str, list[Path]] = field(default_factory=dict)
-    tables: dict[int, TableResult] = field(default_factory=dict)
-    problems: dict[str, str] = field(default_factory=dict)
-    quality: Path | None = None  # sample quality along the runs, when some were scored twice
-
-    @property
-    def paths(self) -> list[Path]:
-        paths = [p for ps in self.figures.values() for p in ps]
-        paths += [t.path for t in self.tables.values() if t.path is not None]
-        return paths + ([self.quality] if self.quality is not None else [])
-
-
-def _tables(infos: Sequence[RunInfo]) -> dict[int, list[RunInfo]]:
-    tables: dict[int, list[RunInfo]] = {}
-    for info in infos:
-        if getattr(info.exp, "table", None) is not None:
-            tables.setdefault(int(info.exp.table), []).append(info)
-    return dict(sorted(tables.items()))
-
-
-def _draw_table(
-    number: int, infos: Sequence[RunInfo], profile: str, figures_dir, data_dir=None
-) -> TableResult:
-    result = TableResult(number)
-    rows = []
-    for info in infos:
-        model_path = info.run_dir / "model.keras"
-        if not model_path.exists():
-            result.missing.append(info.exp.id)
-            continue
-        try:
-            images = sample_model(model_path, TABLE_SAMPLES)
-            rows.append((f"{info.exp.title}\n({info.exp.id}, {info.epochs} ep.)", images))
-            result.included.append(info)
-        except Exception as e:  # noqa: BLE001  (a broken model must not stop the report)
-            result.problems.append(f"{model_path} could not be sampled ({type(e).__name__}: {e})")
-    if not rows:
-        return result
-    result.real_row = all(i.exp.family == "vae" for i in infos)  # Tables 1 and 3, as the report
-    if result.real_row:
-        real = real_images(infos[0].exp.dataset, TABLE_SAMPLES, data_dir)
-        rows.insert(0, ("real images\n(test set)", real))
-    title = f"Table {number}: samples on {plots.dataset_name(infos[0].exp)}, profile '{profile}'"
-    result.path = plots.save_table(number, rows, figures_dir, title=title)
-    return result
-
-
-def _draw(
-    infos: Sequence[RunInfo], profile: str, figures_dir: Path, tables: bool, data_dir=None
-) -> Built:
-    """Draw every figure (and with `tables`, the latent maps and sample tables) once; the
-    test images they show come from `data_dir` (`data.load`).
-    """
-    built = Built(drawn=True)
-    for info in (i for i in infos if i.exists):
-        try:
-            built.figures[info.exp.id] = plots.save_figures(info.exp, info.run_dir, figures_dir)
-        except RunError as e:
-            built.problems[info.exp.id] = str(e)
-        model_path = info.run_dir / "model.keras"
-        if tables and getattr(info.exp, "latent_dim", None) == 2 and model_path.exists():
-            model = load_model(model_path)
-            maps = plots.save_latent_maps(info.exp, model, figures_dir, data_dir)
-            built.figures.setdefault(info.exp.id, []).extend(maps)
-    built.quality = _draw_quality(infos, profile, figures_dir)
-    if tables:
-        for number, members in _tables(infos).items():
-            built.tables[number] = _draw_table(number, members, profile, figures_dir, data_dir)
-    return built
-
-
-def _on_disk(infos: Sequence[RunInfo], figures_dir: Path) -> Built:
-    """The figures and tables already in figures_dir, for the runs that exist."""
-    built = Built(drawn=False)
-    for info in (i for i in infos if i.exists):
-        names = plots.figure_paths(info.exp, figures_dir)
-        names += plots.latent_map_paths(info.exp, figures_dir)
-        built.figures[info.exp.id] = [p for p in names if p.exists()]
-    for number, members in _tables(infos).items():
-        path = figures_dir / f"table{number}.png"
-        result = TableResult(number, path if path.exists() else None)
-        result.real_row = all(i.exp.family == "vae" for i in members)
-        for info in members:
-            if (info.run_dir / "model.keras").exists():
-                result.included.append(info)
-            else:
-                result.missing.append(info.exp.id)
-        built.tables[number] = result
-    quality = figures_dir / plots.QUALITY_FIGURE
-    built.quality = quality if quality.exists() else None
-    return built
-
-
-def build_figures(
-    runs: str | os.PathLike = "runs",
-    profile: str = "quick",
-    figures_dir: str | os.PathLike = "figures",
-    *,
-    tables: bool = True,
-    registry: Any | None = None,
-    data_dir: str | os.PathLike | None = None,
-) -> list[Path]:
-    """Redraw fig<N>a/b for every run of `profile` and the sample tables from saved models.
-
-    Runs without history.json and tables without any model.keras are skipped.
-
-    Args:
-        tables: also draw table<N>.png (loads the models with Keras; no training).
-        registry: the experiment registry (default `assignment4.experiments`).
-        data_dir: the folder of the data files (`data.load`): the real images shown.
-    Returns:
-        The files written.
-    """
-    infos = _load_runs(runs, profile, registry)
-    return _draw(infos, profile, Path(figures_dir), tables, data_dir).paths
-
 
 # ----------------------------------------------------------------------------- markdown
 
@@ -306,7 +61,7 @@ def _ids(ids: Sequence[str]) -> str:
     return ", ".join(f"`{i}`" for i in ids)
 
 
-def _experiment_section(info: RunInfo, built: Built, report_dir: Path, profile, runs) -> list[str]:
+def _experiment_section(info: RunInfo, built: Built, report_dir: Path, runs) -> list[str]:
     exp, dataset = info.exp, plots.dataset_name(info.exp)
     lines = [f"#### Figure {exp.figure}: {exp.title} on {dataset} (`{exp.id}`)", ""]
     observed = TEXT["observed"].format(
@@ -314,9 +69,13 @@ def _experiment_section(info: RunInfo, built: Built, report_dir: Path, profile, 
     )
     if not info.exists:
         why = f" ({info.problem})" if info.problem else ""
-        command = _run_command(exp.id, profile, runs)
+        command = run_command(exp.id, info.profile, runs)
         no_run = TEXT["no_run"].format(
-            profile=profile, id=exp.id, run_dir=info.run_dir.as_posix(), why=why, command=command
+            profile=info.profile,
+            id=exp.id,
+            run_dir=info.run_dir.as_posix(),
+            why=why,
+            command=command,
         )
         return lines + [no_run, "", observed, ""]
     if exp.id in built.problems:
@@ -338,7 +97,7 @@ def _experiment_section(info: RunInfo, built: Built, report_dir: Path, profile, 
     return lines + [observed, "", shows, ""]
 
 
-def _table_section(number: int, built: Built, report_dir: Path, profile, runs) -> list[str]:
+def _table_section(number: int, built: Built, report_dir: Path, runs) -> list[str]:
     lines = [f"#### Table {number}: samples", ""]
     result = built.tables.get(number, TableResult(number))
     if result.path is not None:
@@ -346,18 +105,19 @@ def _table_section(number: int, built: Built, report_dir: Path, profile, runs) -
             f"{i.exp.title} (`{i.exp.id}`, {i.epochs} epochs)" for i in result.included
         ]
         link = _link(result.path, report_dir)
-        lines += [
-            TEXT["table"].format(number=number, link=link, profile=profile, rows="; ".join(rows)),
-            "",
-        ]
+        label = profiles_label(result.included, None)
+        text = TEXT["table"].format(number=number, link=link, profile=label, rows="; ".join(rows))
+        lines += [text, ""]
     if result.missing:
         missing = TEXT["table_missing"].format(
             number=number,
             verb="is drawn without" if result.path is not None else "is not drawn: there is no",
-            ids=_ids(result.missing),
-            profile=profile,
+            ids=_ids([i.exp.id for i in result.missing]),
+            profile=profiles_label(result.missing, None),
             them="it" if len(result.missing) == 1 else "them",
-            commands=", ".join(f"`{_run_command(i, profile, runs)}`" for i in result.missing),
+            commands=", ".join(
+                f"`{run_command(i.exp.id, i.profile, runs)}`" for i in result.missing
+            ),
         )
         lines += [missing, ""]
     elif result.path is None and not built.drawn:
@@ -407,30 +167,28 @@ def _real_rows(measured: Sequence[RunInfo]) -> tuple[list[list], list[str]]:
     return rows, accuracy
 
 
-def _metrics_section(
-    infos: Sequence[RunInfo], profile: str, runs, built: Built, report_dir: Path
-) -> list[str]:
+def _metrics_section(infos: Sequence[RunInfo], shown: Shown, built: Built) -> list[str]:
     lines = [TEXT["metrics_heading"], ""]
     measured = [i for i in infos if i.metrics]
-    shown = [i for i in infos if i.metrics or i.unscored]
-    evaluate = _run_command("all", profile, runs, verb="evaluate")
-    if not shown:
-        return lines + [TEXT["no_metrics"].format(profile=profile, command=evaluate), ""]
+    listed = [i for i in infos if i.metrics or i.unscored]
+    evaluate = shown.command("all", "evaluate")
+    if not listed:
+        return lines + [TEXT["no_metrics"].format(profile=shown.label, command=evaluate), ""]
     real, accuracy = _real_rows(measured)
     header = "experiment|data|epochs:|samples:|FD:|KID:|classifier IS:|test ELBO:"
-    lines += [TEXT["metrics_intro"], "", *_md_table(header, _metric_rows(shown) + real), ""]
+    lines += [TEXT["metrics_intro"], "", *_md_table(header, _metric_rows(listed) + real), ""]
     if accuracy:
         lines += [TEXT["accuracy"].format(accuracy=", ".join(accuracy)), ""]
     unscored = [i.exp.id for i in infos if i.unscored]
     if unscored:
-        command = _run_command("ID", profile, runs, verb="evaluate")
+        command = shown.command("ID", "evaluate")
         lines += [TEXT["not_scored"].format(ids=_ids(unscored), command=command), ""]
     if built.quality is not None:
         along = [i for i in infos if i.exists and quality_points(i)]
         scored = ", ".join(f"`{i.exp.id}` ({len(quality_points(i))})" for i in along)
-        command = _run_command("ID", profile, runs, verb="evaluate") + " --epoch N"
-        link = _link(built.quality, report_dir)
-        text = TEXT["quality"].format(link=link, profile=profile, command=command, runs=scored)
+        command = shown.command("ID", "evaluate") + " --epoch N"
+        link = _link(built.quality, shown.report_dir)
+        text = TEXT["quality"].format(link=link, profile=shown.label, command=command, runs=scored)
         lines += [text, ""]
     lines += collapse_lines({i.exp.id: i.metrics for i in measured}, _read_as(measured))
     missing = [i.exp.id for i in infos if i.exists and not i.metrics and not i.unscored]
@@ -478,9 +236,24 @@ def _provenance_section(infos: Sequence[RunInfo]) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Shown:
+    """Which runs the report shows, and where it is written: what its sentences name."""
+
+    runs: Path
+    label: str  # 'quick', or 'full, quick' for the longest runs of several profiles
+    profile: str | None  # the one profile asked for (None: the longest run of each)
+    report_dir: Path
+
+    def command(self, exp_id: str, verb: str = "run") -> str:
+        """A command for the runs shown: of their one profile, or PROFILE when they mix."""
+        one = self.profile or (self.label if "," not in self.label else "PROFILE")
+        return run_command(exp_id, one, self.runs, verb)
+
+
 def build_report(
     runs: str | os.PathLike = "runs",
-    profile: str = "quick",
+    profile: str | None = "quick",
     figures_dir: str | os.PathLike = "figures",
     report_dir: str | os.PathLike = "report",
     *,
@@ -489,7 +262,8 @@ def build_report(
     registry: Any | None = None,
     data_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """Write `report_dir/report.md` for the runs of `profile`, following the course report.
+    """Write `report_dir/report.md`, following the course report, for the runs of `profile`
+    or, with None, the longest finished run of each experiment (`runs.longest_run`).
 
     Args:
         make_figures: draw the figures (and, with `tables`, the sample tables) first, each
@@ -499,27 +273,49 @@ def build_report(
     Returns:
         The path of report.md.
     """
-    figures_dir, report_dir = Path(figures_dir), Path(report_dir)
-    infos = _load_runs(runs, profile, registry)
+    figures_dir = Path(figures_dir)
+    infos = load_runs(runs, profile, registry)
+    shown = Shown(Path(runs), profiles_label(infos, profile), profile, Path(report_dir))
     if make_figures:
-        built = _draw(infos, profile, figures_dir, tables, data_dir)
+        built = figures.draw(infos, shown.label, figures_dir, tables, data_dir)
     else:
-        built = _on_disk(infos, figures_dir)
-    by_figure = {int(i.exp.figure): i for i in infos}
-    by_table = _tables(infos)
+        built = figures.on_disk(infos, figures_dir)
+    lines = _opening(infos, shown) + _sections(infos, built, shown)
+    lines += _metrics_section(infos, shown, built)
+    if any(i.metrics for i in infos):
+        scored = {i.exp.id: i.metrics for i in infos}
+        lines += claims_lines(scored, shown.label, {i.exp.id: i.profile for i in infos})
+    lines += _provenance_section(infos)
+    path = shown.report_dir / "report.md"
+    with fileio.atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return path
+
+
+def _opening(infos: Sequence[RunInfo], shown: Shown) -> list[str]:
+    """The title, where the runs came from, and which are missing."""
     missing = [i.exp.id for i in infos if not i.exists]
     date = time.strftime("%Y-%m-%d %H:%M")
     lines = [
-        TEXT["title"].format(profile=profile),
+        TEXT["title"].format(profile=shown.label),
         "",
-        TEXT["intro"].format(runs=Path(runs).as_posix(), date=date),
+        TEXT["intro"].format(runs=shown.runs.as_posix(), date=date),
         "",
         TEXT["runs_found"].format(found=len(infos) - len(missing), total=len(infos)),
         "",
     ]
     if missing:
-        command = _run_command("all", profile, runs)
+        one = shown.profile or SUGGESTED_PROFILE
+        command = run_command("all", one, shown.runs)
         lines += [TEXT["runs_missing"].format(ids=_ids(missing), command=command), ""]
+    return lines
+
+
+def _sections(infos: Sequence[RunInfo], built: Built, shown: Shown) -> list[str]:
+    """The figures and tables in the course report's order (`outline` of report_text.toml),
+    then any experiment that it does not place."""
+    by_figure = {int(i.exp.figure): i for i in infos}
+    by_table = figures.tables_of(infos)
     outline = list(TEXT["outline"])
     placed = [s for part in outline for s in part["sections"]]
     extra_figures = sorted(set(by_figure) - {f for s in placed for f in s["figures"]})
@@ -527,20 +323,14 @@ def build_report(
     if extra_figures or extra_tables:
         others = {"heading": "", "figures": extra_figures, "tables": extra_tables}
         outline.append({"heading": "Other experiments", "sections": [others]})
+    lines, runs, report_dir = [], shown.runs, shown.report_dir
     for part in outline:
         lines += [f"## {part['heading']}", ""]
         for section in part["sections"]:
             if section["heading"]:
                 lines += [f"### {section['heading']}", ""]
             for fig in (f for f in section["figures"] if f in by_figure):
-                lines += _experiment_section(by_figure[fig], built, report_dir, profile, runs)
+                lines += _experiment_section(by_figure[fig], built, report_dir, runs)
             for table in (t for t in section["tables"] if t in by_table):
-                lines += _table_section(table, built, report_dir, profile, runs)
-    lines += _metrics_section(infos, profile, runs, built, report_dir)
-    if any(i.metrics for i in infos):
-        lines += claims_lines({i.exp.id: i.metrics for i in infos}, profile)
-    lines += _provenance_section(infos)
-    path = report_dir / "report.md"
-    with fileio.atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    return path
+                lines += _table_section(table, built, report_dir, runs)
+    return lines

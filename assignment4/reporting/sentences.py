@@ -222,18 +222,27 @@ def _compare(metric: str, a: dict, b: dict, better: str, worse: str) -> tuple[st
     return side, f"{text}, favouring `{winner}` by {fmt(gap)}{beyond}"
 
 
-def claim_verdict(claim: Claim, metrics: dict[str, dict | None]) -> tuple[str, str]:
+def claim_verdict(
+    claim: Claim, metrics: dict[str, dict | None], profiles: dict[str, str] | None = None
+) -> tuple[str, str]:
     """(verdict, the sentence with the numbers) of one claim.
 
     'supported': every listed metric favours `better` by more than its spread (`_compare`);
     'not supported': one favours `worse` by more than its spread, or is missing;
     'not separable at this budget': otherwise (a gap within its spread);
-    'not checked': a run has no metrics of its final model.
+    'not checked': a run has no metrics of its final model, or (with `profiles`, each run's
+    profile) the two runs are of different profiles: a claim compares runs of one profile.
     """
     a, b = metrics.get(claim.better), metrics.get(claim.worse)
     lacking = [i for i, m in ((claim.better, a), (claim.worse, b)) if not m]
     if lacking:
         return "not checked", "no scored metrics.json for " + ", ".join(f"`{i}`" for i in lacking)
+    pa, pb = (profiles or {}).get(claim.better), (profiles or {}).get(claim.worse)
+    if pa != pb:
+        return "not checked", (
+            f"`{claim.better}` is a `{pa}` run and `{claim.worse}` a `{pb}` run: a claim "
+            "compares runs of one profile"
+        )
     results = [_compare(metric, a, b, claim.better, claim.worse) for metric in claim.metrics]
     sides = {side for side, _ in results}
     detail = "; ".join(text for _, text in results)
@@ -267,10 +276,15 @@ def collapse_lines(
     return [intro, "", *(f"- `{exp_id}`: {text}" for exp_id, text in said), ""]
 
 
-def claims_lines(metrics: dict[str, dict | None], profile: str) -> list[str]:
-    """The report's section on its claims: each claim's numbers and verdict."""
+def claims_lines(
+    metrics: dict[str, dict | None], profile: str, profiles: dict[str, str] | None = None
+) -> list[str]:
+    """The report's section on its claims: each claim's numbers and verdict, and the profile
+    its runs come from (`profiles`: each run's, where the report shows several)."""
     lines = [TEXT["claims_heading"], ""]
     for claim in CLAIMS:
-        verdict, detail = claim_verdict(claim, metrics)
+        verdict, detail = claim_verdict(claim, metrics, profiles)
+        if profiles and verdict != "not checked":
+            detail += f" (profile `{profiles.get(claim.better)}`)"
         lines.append(f"- **{claim.text}**: {detail}. **{verdict.capitalize()}**.")
     return lines + ["", TEXT["claims_rule"].format(profile=profile), ""]

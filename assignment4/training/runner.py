@@ -97,6 +97,7 @@ def run_experiment(
     exp,
     profile: str,
     runs: str | os.PathLike = "runs",
+    *,
     strategy: str = "default",
     epochs: int | None = None,
     seed: int = 0,
