@@ -56,7 +56,7 @@ def main(argv=None) -> None:
 
     def score(statistics: str) -> None:
         m = evaluation.sample_metrics(
-            exp.dataset, model.sample(args.n, seed=0), cache_dir=args.runs
+            evaluation.reference(exp.dataset), model.sample(args.n, seed=0), cache_dir=args.runs
         )
         row = {"id": args.id, "epoch": args.epoch, "statistics": statistics,
                "classifier_is": round(float(m["classifier_is"]), 3), "fd": round(float(m["fd"]), 3)}  # fmt: skip

@@ -89,7 +89,7 @@ def generator_updates(model) -> int:
 def score(exp, model, n: int) -> dict:
     images = model.sample(n, seed=0)
     feats, probs = evaluation.features(exp.dataset, images)
-    test_feats, _, _ = evaluation.reference_features(exp.dataset)
+    test_feats, _, _ = evaluation.reference_features(evaluation.reference(exp.dataset))
     shares = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / len(probs)
     return {
         "classifier_is": round(evaluation.classifier_inception_score(probs), 3),
