@@ -309,33 +309,13 @@ def resolve_ids(ids) -> list[str]:
     return out
 
 
-def run(
-    exp_id: str,
-    profile: str | None = None,
-    runs: str | os.PathLike = "runs",
-    *,
-    strategy: str = "default",
-    epochs: int | None = None,
-    seed: int = 0,
-    data_dir=None,
-    verbose: int | str = "auto",
-    restart: bool = False,
-):
+def run(exp_id: str, profile: str | None = None, runs: str | os.PathLike = "runs", **options):
     """Train one experiment and write its artifacts to `runs/<id>/<profile>/` (the CLI's run).
 
-    Resumes a killed run from its last finished epoch, and continues a finished run asked for
-    more epochs. A run that cannot continue as asked (fewer epochs, another seed) raises
-    `runstate.RunConflict` and is left as it is; `restart=True` deletes it and starts over.
-    Returns the run folder.
+    `options` are those of `training.run_experiment` (strategy, epochs, seed, data_dir,
+    verbose, restart). Resumes a killed run from its last finished epoch, and continues a
+    finished run asked for more epochs. A run that cannot continue as asked (fewer epochs,
+    another seed) raises `RunConflict` and is left as it is; `restart=True` deletes it and
+    starts over. Returns the run folder.
     """
-    return run_experiment(
-        get(exp_id),
-        profile=profiles.profile(profile).name,
-        runs=runs,
-        strategy=strategy,
-        epochs=epochs,
-        seed=seed,
-        data_dir=data_dir,
-        verbose=verbose,
-        restart=restart,
-    )
+    return run_experiment(get(exp_id), profiles.profile(profile).name, runs, **options)
