@@ -449,4 +449,4 @@ def test_without_a_profile_the_report_shows_the_longest_finished_run_of_each(tmp
         runs, "quick", tmp_path / "figures", tmp_path / "report", tables=False, registry=REGISTRY
     ).read_text()
     claim = next(line for line in quick.splitlines() if line.startswith("- **") and "z=" in line)
-    assert "(profile `quick`)" in claim and "FD 7" in claim and "Not checked" not in claim
+    assert "(profile `quick`):" in claim and "FD 7" in claim and "Not checked" not in claim

@@ -284,7 +284,8 @@ def claims_lines(
     lines = [TEXT["claims_heading"], ""]
     for claim in CLAIMS:
         verdict, detail = claim_verdict(claim, metrics, profiles)
+        where = ""
         if profiles and verdict != "not checked":
-            detail += f" (profile `{profiles.get(claim.better)}`)"
-        lines.append(f"- **{claim.text}**: {detail}. **{verdict.capitalize()}**.")
+            where = f" (profile `{profiles.get(claim.better)}`)"
+        lines.append(f"- **{claim.text}**{where}: {detail}. **{verdict.capitalize()}**.")
     return lines + ["", TEXT["claims_rule"].format(profile=profile), ""]
