@@ -7,9 +7,9 @@ steps_per_execution, same tf.data pipeline over the full training set), warms up
 the epoch's last partial batch so no compilation falls in the timed part, then times `fit`
 over `E` epochs' worth of steps. WGAN figures count the images the critic sees.
 
-FLOPs per image are counted by TensorFlow's profiler on the graph of one training step at
-batch 128 (forward, backward and optimizer updates, as run); the machine's peak is the
-measured float32 matrix-multiply rate.
+FLOPs per image are counted by TensorFlow's profiler on the graph of one training step at the
+experiment's own batch (forward, backward and optimizer updates, as run), divided by the real
+images that step consumes; the machine's peak is the measured float32 matrix-multiply rate.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def measure(
         "jit_compile": bool(model.jit_compile),
         "precision": policy,
         "steps_per_execution": exp.steps_per_execution,
+        "batch_size": exp.batch_size,
         "epoch_seconds": n_train / (images / seconds),
     }
 
@@ -130,8 +131,7 @@ def main(
         "devices": devices(),
         "cpu_count": os.cpu_count(),
         "versions": versions(),
-        "batch_size": 128,
-        "experiments": results,
+        "experiments": results,  # each with its own batch_size
     }
     if json_path:
         write_json(out, json_path)
