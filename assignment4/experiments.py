@@ -26,7 +26,7 @@ from assignment4.training import profiles, run_experiment
 
 
 def _adam(lr: float, beta_1: float = 0.9) -> dict:
-    """Keras' Adam with a fused update kernel (assignment4/optimizers.py), same results."""
+    """Keras' Adam with a fused update kernel (assignment4/models/optimizers.py), same results."""
     name = keras.saving.get_registered_name(optimizers_lib.Adam)
     return {"class_name": name, "config": {"learning_rate": lr, "beta_1": beta_1}}
 
