@@ -121,9 +121,9 @@ def main(argv=None) -> None:
         changes.setdefault("model", {})["generator_ema"] = args.ema
     exp = configured(args.id, changes)
     keras.utils.set_random_seed(args.seed)
-    keras.config.set_dtype_policy(args.precision)
     train, _ = exp.datasets("full", seed=args.seed)
-    model = exp.build(seed=args.seed)
+    # the policy goes to build(): it sets its own around the model, whatever the global one
+    model = exp.build(seed=args.seed, precision=args.precision)
     base = {"id": exp.id, "label": args.label, "batch_size": exp.batch_size,
             "model": exp.model, "optimizers": exp.optimizers}  # fmt: skip
     if args.precision != "float32":
