@@ -57,7 +57,7 @@ def real_images(dataset: str, n: int, data_dir: str | os.PathLike | None = None)
     """The first n test images of `dataset` (from `data_dir`, see `data.load`), uint8."""
     from assignment4 import data
 
-    return data.load(dataset, data_dir)[1][0][:n]
+    return data.load_cached(dataset, data_dir)[1][0][:n]
 
 
 @dataclass

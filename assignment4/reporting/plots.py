@@ -490,7 +490,7 @@ def latent_maps(
 
     if getattr(model, "latent_dim", None) != 2:
         raise ValueError(f"latent maps need a 2-D latent space, got {model.latent_dim}")
-    _, (x_test, y_test) = data.load(dataset, data_dir)
+    _, (x_test, y_test) = data.load_cached(dataset, data_dir)
     means, _ = model.encode(data.scale_images(x_test[:n_points], "unit"))
     scatter = latent_scatter(
         np.asarray(means), y_test[:n_points], f"{DATASET_NAMES.get(dataset, dataset)} test set "
