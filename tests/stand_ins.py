@@ -16,3 +16,4 @@ class Exp:
     family: str
     title: str
     latent_dim: int = 2
+    quick_epochs: int = 2

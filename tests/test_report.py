@@ -450,3 +450,41 @@ def test_without_a_profile_the_report_shows_the_longest_finished_run_of_each(tmp
     ).read_text()
     claim = next(line for line in quick.splitlines() if line.startswith("- **") and "z=" in line)
     assert "(profile `quick`):" in claim and "FD 7" in claim and "Not checked" not in claim
+
+
+def test_quick_against_full_from_quick_runs_or_the_full_runs_checkpoints(tmp_path):
+    """Each full run against its quick setting; the claims at both settings."""
+    runs = tmp_path / "runs"
+    shares = {"class_histogram": [50, 150] + [100] * 8}
+    z128 = write_run(runs, "vae_mnist_z128", 5, metrics=metrics(10.0, 0.01, -95.0), profile="full")
+    write_checkpoint(z128, 2, metrics(40.0, 0.04, -120.0) | shares)  # the quick epochs
+    write_run(runs, "vae_mnist_z2", 5, metrics=metrics(30.0, 0.03, -130.0), profile="full")
+    write_run(runs, "vae_mnist_z2", 2, metrics=metrics(20.0, 0.02, -140.0))  # a quick run
+    gan = write_run(runs, "gan_mnist", 5, metrics=metrics(3.0, 0.01), profile="full")
+    write_checkpoint(gan, 2)  # kept, never scored
+    write_run(runs, "wgan_mnist", 2, metrics=metrics(9.0, 0.01))  # shown at quick: no row
+    text = report.build_report(
+        runs, None, tmp_path / "figures", tmp_path / "report", tables=False, registry=REGISTRY
+    ).read_text()
+    section = text.split(report.TEXT["settings_heading"])[1].split("## 4")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert [r.split(" | ")[:3] for r in rows] == [
+        ["| `vae_mnist_z128`", "full run at epoch 2", "2"],
+        ["| `vae_mnist_z128`", "full run", "5"],
+        ["| `vae_mnist_z2`", "quick run", "2"],
+        ["| `vae_mnist_z2`", "full run", "5"],
+        ["| `gan_mnist`", "full run at epoch 2", "2"],
+        ["| `gan_mnist`", "full run", "5"],
+    ]
+    assert "| 40 ± 0.5 | 0.04 ± 0.002 | -120 | 5.0%-15.0% |" in rows[0]
+    assert "not scored (`python -m assignment4 evaluate gan_mnist --profile full" in rows[4]
+    assert rows[4].split("`")[3].endswith(" --epoch 2")
+    # z=128 beats z=2 at full (FD 10 vs 30) but not at the quick setting (40 vs 20)
+    claim = next(line for line in section.splitlines() if line.startswith("- **"))
+    assert "quick setting Not supported, full Supported: **they differ**" in claim
+    assert len([line for line in section.splitlines() if line.startswith("- **")]) == 1
+    # the report of one profile has no such section
+    quick = report.build_report(
+        runs, "quick", tmp_path / "figures", tmp_path / "report", tables=False, registry=REGISTRY
+    ).read_text()
+    assert report.TEXT["settings_heading"] not in quick

@@ -23,12 +23,15 @@ from assignment4.reporting.figures import Built, TableResult, build_figures  # n
 from assignment4.reporting.runs import (
     SUGGESTED_PROFILE,
     RunInfo,
+    SettingPoint,
     load_runs,
     profiles_label,
     quality_points,
+    quick_against_full,
     run_command,
 )
 from assignment4.reporting.sentences import (  # noqa: F401  (report.Claim, report.claim_verdict)
+    CLAIMS,
     FAMILY_OBSERVED,
     REPORT_OBSERVED,
     TEXT,
@@ -197,6 +200,62 @@ def _metrics_section(infos: Sequence[RunInfo], shown: Shown, built: Built) -> li
     return lines
 
 
+def _class_shares(metrics: dict) -> str:
+    """'2.2-33.6%': the smallest and largest share of the samples' classes, or '-'."""
+    counts = metrics.get("class_histogram") or []
+    total = float(sum(counts))
+    if not total:
+        return "-"
+    return f"{min(counts) / total:.1%}-{max(counts) / total:.1%}"
+
+
+def _setting_row(exp: Any, point: SettingPoint, command: str) -> list:
+    m = point.metrics
+    if m is None:
+        return [f"`{exp.id}`", point.source, point.epochs, f"not scored (`{command}`)",
+                "-", "-", "-", "-"]  # fmt: skip
+    elbo = fmt(m["test_elbo"]) if "test_elbo" in m else "-"
+    return [f"`{exp.id}`", point.source, point.epochs, _spread(m, "classifier_is"),
+            _spread(m, "fd"), _spread(m, "kid"), elbo, _class_shares(m)]  # fmt: skip
+
+
+def _settings_section(infos: Sequence[RunInfo], shown: Shown) -> list[str]:
+    """Each experiment shown at `full` against its quick setting, and the claims at both."""
+    points = {i.exp.id: (i, quick_against_full(i, shown.runs)) for i in infos}
+    points = {k: v for k, v in points.items() if v[1]}
+    if not points:
+        return []
+    rows = []
+    for info, pair in points.values():
+        for point in pair:
+            epoch = f" --epoch {point.epochs}" if point.epochs < info.epochs else ""
+            command = run_command(info.exp.id, "full", shown.runs, "evaluate") + epoch
+            rows.append(_setting_row(info.exp, point, command))
+    header = "experiment|setting|epochs:|classifier IS:|FD:|KID:|test ELBO:|class shares"
+    lines = [TEXT["settings_heading"], "", TEXT["settings_intro"], ""]
+    lines += [*_md_table(header, rows), ""]
+    return lines + _claims_at_both(points)
+
+
+def _claims_at_both(points: dict[str, tuple[RunInfo, list[SettingPoint]]]) -> list[str]:
+    """Each claim whose two experiments have both settings scored: its verdict at each."""
+    quick = {k: pair[0].metrics for k, (_, pair) in points.items() if len(pair) == 2}
+    full = {k: pair[-1].metrics for k, (_, pair) in points.items()}
+    lines = []
+    for claim in CLAIMS:
+        ids = (claim.better, claim.worse)
+        if not all(quick.get(k) and full.get(k) for k in ids):
+            continue
+        at_quick, _ = claim_verdict(claim, quick)
+        at_full, _ = claim_verdict(claim, full)
+        same = "the same at both" if at_quick == at_full else "**they differ**"
+        lines.append(
+            f"- **{claim.text}**: quick setting {at_quick.capitalize()}, "
+            f"full {at_full.capitalize()}: {same}."
+        )
+    return [TEXT["settings_claims"], "", *lines, ""] if lines else []
+
+
 def _read_as(infos: Sequence[RunInfo]) -> dict[str, tuple[str, list[str] | None]]:
     """{run id: (model family, class names)}: how each run's class histogram is read."""
     from assignment4 import data
@@ -282,6 +341,7 @@ def build_report(
         built = figures.on_disk(infos, figures_dir)
     lines = _opening(infos, shown) + _sections(infos, built, shown)
     lines += _metrics_section(infos, shown, built)
+    lines += _settings_section(infos, shown)
     if any(i.metrics for i in infos):
         scored = {i.exp.id: i.metrics for i in infos}
         lines += claims_lines(scored, shown.label, {i.exp.id: i.profile for i in infos})

@@ -124,3 +124,33 @@ def run_command(exp_id: str, profile: str, runs: str | os.PathLike, verb: str = 
     """The command that makes (or with `verb`, evaluates) a run."""
     runs_flag = "" if Path(runs) == Path("runs") else f" --runs {Path(runs).as_posix()}"
     return f"python -m assignment4 {verb} {exp_id} --profile {profile}{runs_flag}"
+
+
+@dataclass(frozen=True)
+class SettingPoint:
+    """An experiment's scored model at one setting: where it comes from, and its metrics."""
+
+    source: str  # 'quick run', 'full run at epoch 80', 'full run'
+    epochs: int
+    metrics: dict | None  # None: not scored yet
+
+
+def quick_against_full(info: RunInfo, runs: str | os.PathLike) -> list[SettingPoint]:
+    """The quick setting and the full setting of an experiment whose run shown is `full`.
+
+    The quick point is the quick run's end when it is finished and scored; otherwise the full
+    run's checkpoint at the quick profile's epochs (the same settings, seed and data order up
+    to there), scored or not. Empty when the run shown is not a finished full run.
+    """
+    if not (info.finished and info.profile == "full"):
+        return []
+    quick_epochs = int(getattr(info.exp, "quick_epochs", 0) or 0)
+    quick = load_run(info.exp, runs, "quick")
+    if quick.finished and quick.metrics:
+        first = SettingPoint("quick run", quick.epochs, quick.metrics)
+    elif 0 < quick_epochs < info.epochs:
+        at = info.checkpoint_metrics.get(quick_epochs)
+        first = SettingPoint(f"full run at epoch {quick_epochs}", quick_epochs, at)
+    else:
+        return [SettingPoint("full run", info.epochs, info.metrics)]
+    return [first, SettingPoint("full run", info.epochs, info.metrics)]
