@@ -463,6 +463,7 @@ def test_quick_against_full_from_quick_runs_or_the_full_runs_checkpoints(tmp_pat
     gan = write_run(runs, "gan_mnist", 5, metrics=metrics(3.0, 0.01), profile="full")
     write_checkpoint(gan, 2)  # kept, never scored
     write_run(runs, "wgan_mnist", 2, metrics=metrics(9.0, 0.01))  # shown at quick: no row
+    write_run(runs, "dcwgan_mnist", 5, metrics=metrics(4.0, 0.01), profile="full")  # no ckpt
     text = report.build_report(
         runs, None, tmp_path / "figures", tmp_path / "report", tables=False, registry=REGISTRY
     ).read_text()
@@ -475,10 +476,13 @@ def test_quick_against_full_from_quick_runs_or_the_full_runs_checkpoints(tmp_pat
         ["| `vae_mnist_z2`", "full run", "5"],
         ["| `gan_mnist`", "full run at epoch 2", "2"],
         ["| `gan_mnist`", "full run", "5"],
+        ["| `dcwgan_mnist`", "quick run", "2"],
+        ["| `dcwgan_mnist`", "full run", "5"],
     ]
     assert "| 40 ± 0.5 | 0.04 ± 0.002 | -120 | 5.0%-15.0% |" in rows[0]
     assert "not scored (`python -m assignment4 evaluate gan_mnist --profile full" in rows[4]
     assert rows[4].split("`")[3].endswith(" --epoch 2")
+    assert "not run (`python -m assignment4 run dcwgan_mnist --profile quick" in rows[6]
     # z=128 beats z=2 at full (FD 10 vs 30) but not at the quick setting (40 vs 20)
     claim = next(line for line in section.splitlines() if line.startswith("- **"))
     assert "quick setting Not supported, full Supported: **they differ**" in claim

@@ -212,7 +212,8 @@ def _class_shares(metrics: dict) -> str:
 def _setting_row(exp: Any, point: SettingPoint, command: str) -> list:
     m = point.metrics
     if m is None:
-        return [f"`{exp.id}`", point.source, point.epochs, f"not scored (`{command}`)",
+        said = "not scored" if point.made else "not run"
+        return [f"`{exp.id}`", point.source, point.epochs, f"{said} (`{command}`)",
                 "-", "-", "-", "-"]  # fmt: skip
     elbo = fmt(m["test_elbo"]) if "test_elbo" in m else "-"
     return [f"`{exp.id}`", point.source, point.epochs, _spread(m, "classifier_is"),
@@ -228,8 +229,12 @@ def _settings_section(infos: Sequence[RunInfo], shown: Shown) -> list[str]:
     rows = []
     for info, pair in points.values():
         for point in pair:
-            epoch = f" --epoch {point.epochs}" if point.epochs < info.epochs else ""
-            command = run_command(info.exp.id, "full", shown.runs, "evaluate") + epoch
+            if point.source == "quick run":  # its own run, to be made or scored
+                verb = "evaluate" if point.made else "run"
+                command = run_command(info.exp.id, "quick", shown.runs, verb)
+            else:
+                epoch = f" --epoch {point.epochs}" if point.epochs < info.epochs else ""
+                command = run_command(info.exp.id, "full", shown.runs, "evaluate") + epoch
             rows.append(_setting_row(info.exp, point, command))
     header = "experiment|setting|epochs:|classifier IS:|FD:|KID:|test ELBO:|class shares"
     lines = [TEXT["settings_heading"], "", TEXT["settings_intro"], ""]

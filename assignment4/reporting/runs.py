@@ -133,6 +133,7 @@ class SettingPoint:
     source: str  # 'quick run', 'full run at epoch 80', 'full run'
     epochs: int
     metrics: dict | None  # None: not scored yet
+    made: bool = True  # False: a quick run that does not exist yet
 
 
 def quick_against_full(info: RunInfo, runs: str | os.PathLike) -> list[SettingPoint]:
@@ -140,7 +141,8 @@ def quick_against_full(info: RunInfo, runs: str | os.PathLike) -> list[SettingPo
 
     The quick point is the quick run's end when it is finished and scored; otherwise the full
     run's checkpoint at the quick profile's epochs (the same settings, seed and data order up
-    to there), scored or not. Empty when the run shown is not a finished full run.
+    to there), scored or not; without such a checkpoint, the quick run (made or not, scored or
+    not). Empty when the run shown is not a finished full run.
     """
     if not (info.finished and info.profile == "full"):
         return []
@@ -148,9 +150,13 @@ def quick_against_full(info: RunInfo, runs: str | os.PathLike) -> list[SettingPo
     quick = load_run(info.exp, runs, "quick")
     if quick.finished and quick.metrics:
         first = SettingPoint("quick run", quick.epochs, quick.metrics)
-    elif 0 < quick_epochs < info.epochs:
+    elif 0 < quick_epochs < info.epochs and fingerprint.checkpoint_fingerprint(
+        info.run_dir, quick_epochs
+    ) != (None, None):
         at = info.checkpoint_metrics.get(quick_epochs)
         first = SettingPoint(f"full run at epoch {quick_epochs}", quick_epochs, at)
+    elif 0 < quick_epochs < info.epochs:  # no checkpoint of that epoch: a quick run is needed
+        first = SettingPoint("quick run", quick.epochs or quick_epochs, None, quick.exists)
     else:
         return [SettingPoint("full run", info.epochs, info.metrics)]
     return [first, SettingPoint("full run", info.epochs, info.metrics)]
