@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
@@ -26,3 +27,19 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: st
 
     dashes = "  ".join("-" * w for w in widths)
     return "\n".join([line(table[0]), dashes, *(line(r) for r in table[1:])])
+
+
+def with_spread(value: float, spread: float | None, plain: Callable[[float], str] = str) -> str:
+    """'7.672 ± 0.089': a measured value and its spread, the spread to two significant digits
+    and the value to the same decimal place; `plain(value)` alone when there is no spread.
+
+    Every '±' that the project prints (evaluate's table, the report's tables and claims)
+    comes from here, so a number never shows more digits than its spread supports.
+    """
+    if spread is None:
+        return plain(value)
+    value, spread = float(value), float(spread)
+    if not (math.isfinite(value) and math.isfinite(spread)) or spread <= 0:
+        return f"{plain(value)} ± {plain(spread)}"
+    decimals = max(0, 1 - math.floor(math.log10(spread)))
+    return f"{value:.{decimals}f} ± {spread:.{decimals}f}"

@@ -156,6 +156,17 @@ def test_one_table_printer_aligns_columns_under_a_dashed_header():
         format_table(["id", "n"], [["only one"]])
 
 
+def test_a_value_shows_the_digits_that_its_spread_supports():
+    from assignment4.texttable import with_spread
+
+    assert with_spread(7.67246, 0.0885769) == "7.672 ± 0.089"
+    assert with_spread(12.2568, 0.1976) == "12.26 ± 0.20"
+    assert with_spread(0.0599158, 0.0078977) == "0.0599 ± 0.0079"
+    assert with_spread(1234.5, 12.3) == "1234 ± 12"
+    assert with_spread(5.5, None) == "5.5"  # no spread recorded: the value as given
+    assert with_spread(3.0, 0.0, plain=lambda v: f"{v:g}") == "3 ± 0"
+
+
 def test_status_prints_one_row_per_experiment(capsys, tmp_path):
     rc, out, _ = run_main(capsys, "status", "--profile", "smoke", "--runs", str(tmp_path))
     lines = out.splitlines()

@@ -309,7 +309,7 @@ def test_fd_and_kid_come_with_their_spread():
     assert fd_std == evaluation.frechet_distance_std(a, b)  # seeded: reproducible
     row = {"fd": 1.25, "fd_std": 0.05, "kid": 0.0123, "kid_std": 0.002}
     table = evaluation.format_metrics_table([row])
-    assert "1.25 ± 0.0500" in table and "0.0123 ± 0.0020" in table
+    assert "1.250 ± 0.050" in table and "0.0123 ± 0.0020" in table
 
 
 def test_active_units_count_the_latent_dimensions_above_the_threshold():

@@ -211,14 +211,16 @@ def test_metrics_table_and_claims(tmp_path):
         runs, "quick", tmp_path / "figures", tmp_path / "report", registry=REGISTRY
     ).read_text()
     assert "**not** Inception FID" in text
-    assert "| `vae_mnist_z128` | MNIST | 2 | 1000 | 10 ± 0.5 | 0.01 ± 0.002 | 5 | -95 |" in text
+    assert (
+        "| `vae_mnist_z128` | MNIST | 2 | 1000 | 10.00 ± 0.50 | 0.0100 ± 0.0020 | 5 | -95 |" in text
+    )
     assert "| real vs real | MNIST | - | - | 1.5 | 0.001 | 9.8 | - |" in text
     assert "MNIST 99.10%" in text
     assert "Not evaluated yet: `vae_cifar10`" in text
     claims = text.split("## 4 The report's three claims")[1]
     lines = [line for line in claims.splitlines() if line.startswith("- **")]
     assert len(lines) == 3
-    assert "FD 10 ± 0.5 (`vae_mnist_z128`) vs 30 ± 0.5 (`vae_mnist_z2`)" in lines[0]
+    assert "FD 10.00 ± 0.50 (`vae_mnist_z128`) vs 30.00 ± 0.50 (`vae_mnist_z2`)" in lines[0]
     assert lines[0].endswith("**Supported**.")
     assert "favouring `wgan_mnist`" in lines[1] and "favouring `dcwgan_mnist`" in lines[1]
     assert lines[1].endswith("**Not supported**.")
@@ -366,7 +368,7 @@ def test_a_gap_within_the_spread_is_not_separable(tmp_path):
     far = {"fd": 30.0, "fd_std": 2.0, "kid": 0.030, "kid_std": 0.001}
     verdict, detail = report.claim_verdict(claim, {"a": close, "b": close | {"fd": 12.0}})
     assert verdict == "not separable at this budget"
-    assert "FD 10 ± 2 (`a`) vs 12 ± 2 (`b`): the gap 2 is within the spread 2.828" in detail
+    assert "FD 10.0 ± 2.0 (`a`) vs 12.0 ± 2.0 (`b`): the gap 2 is within the spread 2.828" in detail
     assert report.claim_verdict(claim, {"a": close, "b": far})[0] == "supported"
     assert report.claim_verdict(claim, {"a": far, "b": close})[0] == "not supported"
     # without a recorded spread an FD gap of a few percent cannot decide either
@@ -479,7 +481,7 @@ def test_quick_against_full_from_quick_runs_or_the_full_runs_checkpoints(tmp_pat
         ["| `dcwgan_mnist`", "quick run", "2"],
         ["| `dcwgan_mnist`", "full run", "5"],
     ]
-    assert "| 40 ± 0.5 | 0.04 ± 0.002 | -120 | 5.0%-15.0% |" in rows[0]
+    assert "| 40.00 ± 0.50 | 0.0400 ± 0.0020 | -120 | 5.0%-15.0% |" in rows[0]
     assert "not scored (`python -m assignment4 evaluate gan_mnist --profile full" in rows[4]
     assert rows[4].split("`")[3].endswith(" --epoch 2")
     assert "not run (`python -m assignment4 run dcwgan_mnist --profile quick" in rows[6]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assignment4 import data, fileio
+from assignment4 import data, fileio, texttable
 from assignment4.errors import RunError
 from assignment4.evaluation.collapse import (
     active_units,
@@ -391,7 +391,7 @@ def with_spread(value, spread) -> str:
     """'8.06 ± 0.12' (the value alone when no spread was recorded; '-' when no value)."""
     if value is None:
         return "-"
-    return _cell(value) + ("" if spread is None else f" ± {_cell(float(spread))}")
+    return texttable.with_spread(value, spread, plain=_cell)
 
 
 _FLAGS = (

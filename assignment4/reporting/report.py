@@ -43,6 +43,7 @@ from assignment4.reporting.sentences import (  # noqa: F401  (report.Claim, repo
     provenance_caption,
     run_shows,
 )
+from assignment4.texttable import with_spread
 from assignment4.training.fingerprint import NOT_SCORED
 
 # ----------------------------------------------------------------------------- markdown
@@ -130,9 +131,9 @@ def _table_section(number: int, built: Built, report_dir: Path, runs) -> list[st
 
 def _spread(metrics: dict, key: str) -> str:
     """'10 ± 0.3': a metric and its recorded spread (`<key>_std`), or the value alone."""
-    if metrics.get(f"{key}_std") is None:
-        return fmt(metrics.get(key))
-    return f"{fmt(metrics.get(key))} ± {fmt(metrics[f'{key}_std'])}"
+    if metrics.get(key) is None:
+        return fmt(None)
+    return with_spread(metrics[key], metrics.get(f"{key}_std"), plain=fmt)
 
 
 def _metric_rows(infos: Sequence[RunInfo]) -> list[list]:

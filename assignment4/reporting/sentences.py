@@ -6,6 +6,7 @@ claims' verdicts from metrics.json; `report` puts them together with the figures
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from assignment4.reporting import captions, plots
+from assignment4.texttable import with_spread
 
 TEXT = tomllib.loads(
     resources.files("assignment4.reporting")
@@ -209,9 +211,7 @@ def _compare(metric: str, a: dict, b: dict, better: str, worse: str) -> tuple[st
     winner = better if _better(metric, va, vb) else worse
     gap = abs(va - vb) if metric != "test_elbo" else abs(abs(va) - abs(vb))
 
-    def said(value, std):
-        return fmt(value) + (f" ± {fmt(std)}" if std is not None else "")
-
+    said = functools.partial(with_spread, plain=fmt)
     text = f"{name} {said(va, sa)} (`{better}`) vs {said(vb, sb)} (`{worse}`)"
     if not known:
         return "tie", f"{text}, favouring `{winner}` by {fmt(gap)} with no spread recorded"
