@@ -21,7 +21,12 @@ from assignment4.models import optimizers
 from assignment4.texttable import format_table
 from assignment4.training import fingerprint
 from assignment4.training.runner import run_dir
-from assignment4.training.runstate import DAMAGED_FILE_ERRORS, checkpoint_epochs, load_checkpoint
+from assignment4.training.runstate import (
+    DAMAGED_FILE_ERRORS,
+    checkpoint_epochs,
+    load_checkpoint,
+    run_status,
+)
 
 # The package's own classes in a saved model: its three model families and its fused Adam.
 CUSTOM_OBJECTS = {
@@ -121,7 +126,7 @@ def status(profile: str, runs: str | os.PathLike = "runs") -> list[dict]:
             )
             values = history.get(HEADLINE[exp.family], [])
             row.update(
-                state=info.get("status", "?"),
+                state=run_status(folder, info),
                 epochs=f"{info.get('epochs', 0)}/{info.get('epochs_planned', '?')}",
                 parameters=info.get("parameters"),
                 wall_time_s=info.get("wall_time_s"),

@@ -134,7 +134,7 @@ def test_captions_state_profile_and_epochs(built):
     assert all("Profile `quick`" in c for c in captions)
     assert sum("5 epochs;" in c for c in captions) == 2
     assert sum("1 epoch;" in c for c in captions) == 2
-    assert sum("3 epochs of 10 planned (still running)" in c for c in captions) == 2
+    assert sum("3 epochs of 10 planned (stopped; `run` resumes it)" in c for c in captions) == 2
 
 
 def test_sections_follow_the_course_report(built):

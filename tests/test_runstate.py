@@ -19,6 +19,7 @@ import pytest
 from assignment4 import artifacts, evaluation, experiments, training
 from assignment4.__main__ import main
 from assignment4.errors import RunError
+from assignment4.fileio import write_json
 from assignment4.training.runstate import RunConflict, checkpoint_epochs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -252,6 +253,31 @@ def test_a_lock_of_a_live_process_refuses_the_run(smoke_runs, tmp_path, capsys):
     assert rc == 2 and only_the_device_line(out) and err.count("\n") == 1
     assert f"is being trained by process {live.pid} (" in err and "time.sleep" in err
     assert lock.exists()  # not ours to remove
+
+
+def test_status_tells_a_stopped_run_from_one_that_is_training(smoke_runs, tmp_path, capsys):
+    folder = copy_run(smoke_runs, tmp_path)
+    info = read(folder / "run.json")
+    write_json(info | {"status": "running", "epochs": 1}, folder / "run.json")
+    lock = tmp_path / EXP / "smoke.lock"
+
+    def state():
+        rc, out, _ = run_main(capsys, "status", "--profile", "smoke", "--runs", str(tmp_path))
+        assert rc == 0
+        return next(line.split()[1] for line in out.splitlines() if line.startswith(EXP))
+
+    assert state() == "stopped"  # Ctrl-C or a crash: run.json says running, no process does
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid}))
+    assert state() == "stopped"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(json.dumps({"pid": live.pid}))
+        assert state() == "running"
+    finally:
+        live.kill()
+        live.wait()
 
 
 # --- 4. damaged files ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 from assignment4 import fileio
 from assignment4.errors import RunError
 from assignment4.training import fingerprint
+from assignment4.training.runstate import run_status
 
 #: longest first: at equal epochs the earlier profile wins
 PROFILE_ORDER = ("full", "quick", "smoke")
@@ -74,6 +75,8 @@ def load_run(exp: Any, runs: str | os.PathLike, profile: str) -> RunInfo:
             info.checkpoint_metrics[int(path.stem[-3:])] = fileio.read_json(path)
     except RunError as e:
         info.history, info.problem = None, str(e)
+    if info.provenance is not None:
+        info.provenance["status"] = run_status(info.run_dir, info.provenance)
     if info.metrics is not None and fingerprint.final_metrics(info.run_dir, info.metrics) is None:
         info.metrics, info.unscored = None, info.metrics
     info.checkpoint_metrics = fingerprint.checkpoint_metrics(info.run_dir, info.checkpoint_metrics)

@@ -168,7 +168,9 @@ def provenance_caption(p: dict | None, n_epochs: int) -> str:
         text += f" of {planned} planned"
     status = p.get("status", "complete")
     if status != "complete":
-        text += " (still running)" if status == "running" else f" (status: {status})"
+        text += {"running": " (still running)", "stopped": " (stopped; `run` resumes it)"}.get(
+            status, f" (status: {status})"
+        )
     if "train_size" in p:
         text += f"; {p['train_size']} training and {p.get('test_size', '?')} test images"
     if "seed" in p:

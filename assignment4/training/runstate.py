@@ -240,18 +240,39 @@ class RunLock:
             return self
         raise RunConflict(f"{self.path}: could not take the lock; remove it if no run is going on.")
 
-    def _take_over_if_stale(self) -> None:
+    def _owner(self) -> tuple[int | None, str, bool]:
+        """(pid, host, alive) of the lock's holder; FileNotFoundError when there is no lock.
+        A holder on another host counts as alive: its processes cannot be seen from here."""
         import psutil
 
         try:
             owner = json.loads(self.path.read_text())
             pid, host = int(owner["pid"]), str(owner.get("host", ""))
         except FileNotFoundError:
-            return  # released meanwhile: try again
+            raise
         except (OSError, ValueError, KeyError, TypeError):
-            pid, host = None, ""
+            return None, "", False
         here = host in ("", socket.gethostname())
-        if pid is not None and (not here or (pid != os.getpid() and psutil.pid_exists(pid))):
+        alive = pid is not None and (not here or (pid != os.getpid() and psutil.pid_exists(pid)))
+        return pid, host, alive
+
+    def in_use(self) -> bool:
+        """Whether a live process (this one included) holds the lock: the run is training."""
+        try:
+            pid, _, alive = self._owner()
+        except FileNotFoundError:
+            return False
+        return alive or pid == os.getpid()
+
+    def _take_over_if_stale(self) -> None:
+        import psutil
+
+        try:
+            pid, host, alive = self._owner()
+        except FileNotFoundError:
+            return  # released meanwhile: try again
+        here = host in ("", socket.gethostname())
+        if alive:
             where = f"process {pid}" + ("" if here else f" on {host}")
             try:
                 cmd = " ".join(psutil.Process(pid).cmdline()) if here else ""
@@ -273,6 +294,16 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             self.held = False
         return False
+
+
+def run_status(folder: Path, info: dict) -> str:
+    """run.json's status as it stands now: 'running' only while a live process holds the
+    run's lock; a run that a stopped or killed process left 'running' is 'stopped' (the same
+    `run` command resumes it)."""
+    status = str(info.get("status", "?"))
+    if status == "running" and not RunLock(folder).in_use():
+        return "stopped"
+    return status
 
 
 def read_run_file(path: Path, what_to_do: str) -> dict:
