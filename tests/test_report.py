@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -443,10 +444,20 @@ def test_without_a_profile_the_report_shows_the_longest_finished_run_of_each(tmp
     assert any(c.startswith("*Figure 1a") and "Profile `full`, 200 epochs" in c for c in captions)
     assert any(c.startswith("*Figure 2a") and "Profile `quick`, 80 epochs" in c for c in captions)
     assert any(c.startswith("*Figure 3a") and "Profile `quick`, 50 epochs" in c for c in captions)
-    # the claim needs both VAEs of one profile: a full z=128 against a quick z=2 is not checked
+    # a claim compares runs of one profile: z=128 is shown at full, z=2 at quick, so the claim
+    # is checked at the quick setting of both (z=128's quick run: FD 7 against 30)
+    claim = next(line for line in text.splitlines() if line.startswith("- **") and "z=" in line)
+    assert "(at the quick setting of both: `vae_mnist_z128` is shown at `full`):" in claim
+    assert "FD 7" in claim and "FD 5" not in claim and "**Supported**" in claim
+    # without a quick setting of the full run (no quick run, no checkpoint there): not checked
+    shutil.rmtree(runs / "vae_mnist_z128" / "quick")
+    text = report.build_report(
+        runs, None, tmp_path / "figures", tmp_path / "report", tables=False, registry=REGISTRY
+    ).read_text()
     claim = next(line for line in text.splitlines() if line.startswith("- **") and "z=" in line)
     assert "a claim compares runs of one profile" in claim and "**Not checked**" in claim
     # asked for one profile, the report shows that profile's runs, and the claim compares them
+    write_run(runs, "vae_mnist_z128", 80, metrics=metrics(7.0, 0.01, -98.0))
     quick = report.build_report(
         runs, "quick", tmp_path / "figures", tmp_path / "report", tables=False, registry=REGISTRY
     ).read_text()

@@ -243,6 +243,18 @@ def _settings_section(infos: Sequence[RunInfo], shown: Shown) -> list[str]:
     return lines + _claims_at_both(points)
 
 
+def _quick_setting(infos: Sequence[RunInfo], runs: Path) -> dict[str, dict | None]:
+    """{experiment id: metrics at the quick setting}: a quick run's own, or a full run's
+    quick point (`quick_against_full`: its quick run, or its checkpoint at the quick epochs)."""
+    at_quick = {}
+    for info in infos:
+        if info.profile == "quick":
+            at_quick[info.exp.id] = info.metrics
+        elif len(pair := quick_against_full(info, runs)) == 2:
+            at_quick[info.exp.id] = pair[0].metrics
+    return at_quick
+
+
 def _claims_at_both(points: dict[str, tuple[RunInfo, list[SettingPoint]]]) -> list[str]:
     """Each claim whose two experiments have both settings scored: its verdict at each."""
     quick = {k: pair[0].metrics for k, (_, pair) in points.items() if len(pair) == 2}
@@ -350,7 +362,8 @@ def build_report(
     lines += _settings_section(infos, shown)
     if any(i.metrics for i in infos):
         scored = {i.exp.id: i.metrics for i in infos}
-        lines += claims_lines(scored, shown.label, {i.exp.id: i.profile for i in infos})
+        profiles = {i.exp.id: i.profile for i in infos}
+        lines += claims_lines(scored, shown.label, profiles, _quick_setting(infos, shown.runs))
     lines += _provenance_section(infos)
     path = shown.report_dir / "report.md"
     with fileio.atomic_path(path) as tmp:

@@ -279,15 +279,33 @@ def collapse_lines(
 
 
 def claims_lines(
-    metrics: dict[str, dict | None], profile: str, profiles: dict[str, str] | None = None
+    metrics: dict[str, dict | None],
+    profile: str,
+    profiles: dict[str, str] | None = None,
+    quick_setting: dict[str, dict | None] | None = None,
 ) -> list[str]:
     """The report's section on its claims: each claim's numbers and verdict, and the profile
-    its runs come from (`profiles`: each run's, where the report shows several)."""
+    its runs come from (`profiles`: each run's, where the report shows several).
+
+    A claim whose two runs shown are of different profiles is checked at the quick setting
+    of both instead, where `quick_setting` (experiment id -> the metrics of its quick run, or
+    of its full run's checkpoint at the quick epochs) has both scored.
+    """
     lines = [TEXT["claims_heading"], ""]
     for claim in CLAIMS:
         verdict, detail = claim_verdict(claim, metrics, profiles)
         where = ""
         if profiles and verdict != "not checked":
             where = f" (profile `{profiles.get(claim.better)}`)"
+        elif profiles and profiles.get(claim.better) != profiles.get(claim.worse):
+            at_quick = claim_verdict(claim, quick_setting or {})
+            if at_quick[0] != "not checked":
+                verdict, detail = at_quick
+                longer = [i for i in (claim.better, claim.worse) if profiles.get(i) != "quick"]
+                where = (
+                    " (at the quick setting of both: "
+                    + ", ".join(f"`{i}` is shown at `{profiles.get(i)}`" for i in longer)
+                    + ")"
+                )
         lines.append(f"- **{claim.text}**{where}: {detail}. **{verdict.capitalize()}**.")
     return lines + ["", TEXT["claims_rule"].format(profile=profile), ""]
