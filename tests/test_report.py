@@ -369,8 +369,14 @@ def test_a_gap_within_the_spread_is_not_separable(tmp_path):
     far = {"fd": 30.0, "fd_std": 2.0, "kid": 0.030, "kid_std": 0.001}
     verdict, detail = report.claim_verdict(claim, {"a": close, "b": close | {"fd": 12.0}})
     assert verdict == "not separable at this budget"
-    assert "FD 10.0 ± 2.0 (`a`) vs 12.0 ± 2.0 (`b`): the gap 2 is within the spread 2.828" in detail
-    assert report.claim_verdict(claim, {"a": close, "b": far})[0] == "supported"
+    assert (
+        "FD 10.0 ± 2.0 (`a`) vs 12.0 ± 2.0 (`b`): the gap 2.0 ± 2.8 is within its spread" in detail
+    )
+    verdict, detail = report.claim_verdict(claim, {"a": close, "b": far})
+    assert verdict == "supported"
+    # the gap is given with its spread, to the digits the spread supports
+    assert "favouring `a` by 20.0 ± 2.8;" in detail
+    assert detail.endswith("favouring `a` by 0.0200 ± 0.0014")
     assert report.claim_verdict(claim, {"a": far, "b": close})[0] == "not supported"
     # without a recorded spread an FD gap of a few percent cannot decide either
     bare = {"a": {"fd": 10.0, "kid": 0.01}, "b": {"fd": 10.5, "kid": 0.02}}

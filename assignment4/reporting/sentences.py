@@ -217,11 +217,12 @@ def _compare(metric: str, a: dict, b: dict, better: str, worse: str) -> tuple[st
     text = f"{name} {said(va, sa)} (`{better}`) vs {said(vb, sb)} (`{worse}`)"
     if not known:
         return "tie", f"{text}, favouring `{winner}` by {fmt(gap)} with no spread recorded"
+    # the gap with its spread ('by 23.17 ± 0.39'), to the digits that the spread supports
+    by = said(gap, spread if metric in NEEDS_SPREAD else None)
     if gap <= spread or va == vb:
-        return "tie", f"{text}: the gap {fmt(gap)} is within the spread {fmt(spread)}"
+        return "tie", f"{text}: the gap {by} is within its spread"
     side = "better" if winner == better else "worse"
-    beyond = f" (spread {fmt(spread)})" if metric in NEEDS_SPREAD else ""
-    return side, f"{text}, favouring `{winner}` by {fmt(gap)}{beyond}"
+    return side, f"{text}, favouring `{winner}` by {by}"
 
 
 def claim_verdict(
