@@ -213,9 +213,10 @@ def test_metrics_table_and_claims(tmp_path):
     ).read_text()
     assert "**not** Inception FID" in text
     assert (
-        "| `vae_mnist_z128` | MNIST | 2 | 1000 | 10.00 ± 0.50 | 0.0100 ± 0.0020 | 5 | -95 |" in text
+        "| `vae_mnist_z128` | MNIST | quick | 2 | 1000 | 10.00 ± 0.50 | 0.0100 ± 0.0020 | 5 | -95 |"
+        in text
     )
-    assert "| real vs real | MNIST | - | - | 1.5 | 0.001 | 9.8 | - |" in text
+    assert "| real vs real | MNIST | - | - | - | 1.5 | 0.001 | 9.8 | - |" in text
     assert "MNIST 99.10%" in text
     assert "Not evaluated yet: `vae_cifar10`" in text
     claims = text.split("## 4 The report's three claims")[1]

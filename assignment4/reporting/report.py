@@ -141,14 +141,14 @@ def _metric_rows(infos: Sequence[RunInfo]) -> list[list]:
     rows = []
     for info in infos:
         m, name = info.metrics, plots.dataset_name(info.exp)
+        run = [f"`{info.exp.id}`", name, info.profile, info.epochs]
         if m is None:
-            rows.append([f"`{info.exp.id}`", name, info.epochs, "-", *[NOT_SCORED] * 3,
+            rows.append([*run, "-", *[NOT_SCORED] * 3,
                          NOT_SCORED if info.exp.family == "vae" else "-"])  # fmt: skip
             continue
         rows.append(
-            [f"`{info.exp.id}`", name, info.epochs, m.get("n_samples", "?"), _spread(m, "fd"),
-             _spread(m, "kid"), _spread(m, "classifier_is"),
-             fmt(m["test_elbo"]) if "test_elbo" in m else "-"]
+            [*run, m.get("n_samples", "?"), _spread(m, "fd"), _spread(m, "kid"),
+             _spread(m, "classifier_is"), fmt(m["test_elbo"]) if "test_elbo" in m else "-"]
         )  # fmt: skip
     return rows
 
@@ -162,7 +162,7 @@ def _real_rows(measured: Sequence[RunInfo]) -> tuple[list[list], list[str]]:
             continue
         seen.add(name)
         rows.append(
-            ["real vs real", name, "-", "-", _spread(m, "fd_real"), _spread(m, "kid_real"),
+            ["real vs real", name, "-", "-", "-", _spread(m, "fd_real"), _spread(m, "kid_real"),
              fmt(m.get("classifier_is_real")), "-"]
         )  # fmt: skip
         if "classifier_test_accuracy" in m:
@@ -179,7 +179,7 @@ def _metrics_section(infos: Sequence[RunInfo], shown: Shown, built: Built) -> li
     if not listed:
         return lines + [TEXT["no_metrics"].format(profile=shown.label, command=evaluate), ""]
     real, accuracy = _real_rows(measured)
-    header = "experiment|data|epochs:|samples:|FD:|KID:|classifier IS:|test ELBO:"
+    header = "experiment|data|profile|epochs:|samples:|FD:|KID:|classifier IS:|test ELBO:"
     lines += [TEXT["metrics_intro"], "", *_md_table(header, _metric_rows(listed) + real), ""]
     if accuracy:
         lines += [TEXT["accuracy"].format(accuracy=", ".join(accuracy)), ""]
